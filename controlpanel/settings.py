@@ -1,0 +1,200 @@
+"""Django settings, all from the environment (a `.env` file is read when present).
+
+Every variable is documented in README.md. Bad values stop the process at start
+(`controlpanel.config`), so nothing trades on a half-read configuration.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+from controlpanel import config
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = BASE_DIR / "var"
+
+env = environ.Env()
+# Tests set CONTROLPANEL_READ_DOTENV=0 so a developer's .env (maybe with live keys)
+# never leaks into a test run. read_env never overrides variables already set.
+if os.environ.get("CONTROLPANEL_READ_DOTENV", "1") == "1":
+    environ.Env.read_env(BASE_DIR / ".env")
+
+SECRET_KEY = env.str("SECRET_KEY", default="")
+if not SECRET_KEY:
+    raise ImproperlyConfigured(
+        "SECRET_KEY is not set. `make run` writes one into .env on first start "
+        "(or run `python -m controlpanel.bootstrap`)."
+    )
+DEBUG = env.bool("DEBUG", default=False)
+
+try:
+    EXCHANGE = config.exchange_config(
+        mode=env.str("EXCHANGE_MODE", default="sim"),
+        api_key=env.str("BYBIT_API_KEY", default=""),
+        api_secret=env.str("BYBIT_API_SECRET", default=""),
+        liquidation_feed=env.str("LIQUIDATION_FEED", default="sim"),
+    )
+    ALLOWED_CLIENT_NETWORKS = config.client_networks(
+        env.str("ALLOWED_CLIENT_NETWORKS", default=config.DEFAULT_CLIENT_NETWORKS)
+    )
+    TELEGRAM_ALLOWED_CHAT_IDS = config.telegram_chat_ids(env.str("TELEGRAM_ALLOWED_CHAT_IDS", default=""))
+except config.ConfigError as error:
+    raise ImproperlyConfigured(str(error)) from None
+
+EXCHANGE_MODE = EXCHANGE.mode
+LIQUIDATION_FEED = EXCHANGE.liquidation_feed
+BYBIT_API_KEY = EXCHANGE.api_key
+BYBIT_API_SECRET = EXCHANGE.api_secret
+# Disconnected Cancel All: resting orders die when our private socket is gone this long.
+# On by default only in live, where Bybit must also have enabled DCP for the account.
+BYBIT_DCP_WINDOW_S = env.int("BYBIT_DCP_WINDOW_S", default=10 if EXCHANGE_MODE == "live" else 0)
+SIM_BASE_URL = env.str("SIM_BASE_URL", default="http://127.0.0.1:8601")
+SIM_API_KEY = env.str("SIM_API_KEY", default="sim-api-key")
+SIM_API_SECRET = env.str("SIM_API_SECRET", default="sim-api-secret")
+
+CONTROL_API_TOKEN = env.str("CONTROL_API_TOKEN", default="")
+TELEGRAM_BOT_TOKEN = env.str("TELEGRAM_BOT_TOKEN", default="")
+TELEGRAM_API_BASE_URL = env.str("TELEGRAM_API_BASE_URL", default="https://api.telegram.org")
+
+REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
+# Seconds between heartbeats, and how old the last one may be before a process counts as down.
+HEARTBEAT_INTERVAL_S = env.float("HEARTBEAT_INTERVAL_S", default=5.0)
+HEARTBEAT_TIMEOUT_S = env.float("HEARTBEAT_TIMEOUT_S", default=20.0)
+
+# The panel is for its owner on this machine: the client-network middleware refuses
+# other addresses, so the host list itself can stay open.
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]", "testserver"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "channels",
+    "controlpanel",
+    "trading",
+    "risk",
+    "portfolio",
+    "panic",
+    "telegram_bridge",
+]
+
+MIDDLEWARE = [
+    "controlpanel.middleware.ClientNetworkMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "controlpanel.urls"
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "controlpanel" / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+WSGI_APPLICATION = None
+ASGI_APPLICATION = "controlpanel.asgi.application"
+
+DATABASES = {"default": env.db_url("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'controlpanel.sqlite3'}")}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Several processes write one SQLite file: WAL lets readers run beside the writer,
+    # and IMMEDIATE transactions take the write lock up front, so a busy database
+    # waits (timeout, seconds) instead of failing with "database is locked".
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=20000;",
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 20,
+        }
+    )
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+SESSION_ENGINE = "django.contrib.sessions.backends.db"
+LOGIN_URL = "admin:login"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise warns on every request without it
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+# Daphne does not serve static files; whitenoise does, straight from the apps in
+# development and from STATIC_ROOT after collectstatic.
+WHITENOISE_USE_FINDERS = True
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "controlpanel.authentication.ControlTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["controlpanel.authentication.IsOwner"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "COERCE_DECIMAL_TO_STRING": True,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Futures control panel API",
+    "DESCRIPTION": "Control and observe the Bybit USDT-perpetual trading bot. Decimals are strings.",
+    "VERSION": "0.1.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["controlpanel.authentication.IsOwner"],
+}
+
+CHANNEL_LAYERS = {
+    "default": {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {"hosts": [REDIS_URL]},
+    }
+}
+
+CELERY_BROKER_URL = REDIS_URL
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TIMEZONE = "UTC"
+CELERY_ENABLE_UTC = True
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {
+        # httpx logs full request URLs, and Telegram URLs contain the bot token.
+        "httpx": {"level": "WARNING"},
+        # pybit logs requests at DEBUG, including signed headers.
+        "pybit": {"level": "WARNING"},
+    },
+}

@@ -1,0 +1,76 @@
+"""Project-level pages: the status dashboard and the health endpoint (thin edges)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import render
+from django.utils import timezone
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.decorators import api_view, authentication_classes, permission_classes
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+
+from controlpanel.heartbeat import health_report
+from trading.models import Coin, Decision, TradingState
+
+
+def _health_payload():
+    try:
+        processes = health_report()
+    except Exception as error:  # Redis down: say so, with 503, rather than a 500 page
+        return {"status": "down", "error": f"redis unavailable ({type(error).__name__})", "processes": []}, 503
+    healthy = all(p.alive for p in processes if p.required)
+    body = {
+        "status": "ok" if healthy else "degraded",
+        "exchange_mode": settings.EXCHANGE_MODE,
+        "processes": [asdict(p) for p in processes],
+    }
+    return body, 200 if healthy else 503
+
+
+@extend_schema(
+    responses={
+        (200, "application/json"): inline_serializer(
+            "Health",
+            {
+                "status": serializers.CharField(),
+                "exchange_mode": serializers.CharField(),
+                "processes": serializers.ListField(child=serializers.DictField()),
+            },
+        ),
+        503: None,
+    },
+    summary="Every process's last heartbeat; 503 unless all required ones are alive.",
+)
+@api_view(["GET"])
+@authentication_classes([])
+@permission_classes([AllowAny])  # for monitors; the client-network middleware still applies
+def health(request):
+    body, status = _health_payload()
+    return Response(body, status=status)
+
+
+@login_required
+def dashboard(request):
+    body, status = _health_payload()
+    state = TradingState.load()
+    now = timezone.now()
+    return render(
+        request,
+        "controlpanel/dashboard.html",
+        {
+            "health": body,
+            "healthy": status == 200,
+            "state": state,
+            "may_trade": state.may_trade(now),
+            "exchange_mode": settings.EXCHANGE_MODE,
+            "liquidation_feed": settings.LIQUIDATION_FEED,
+            "coins_enabled": Coin.objects.filter(enabled=True).count(),
+            "coins_total": Coin.objects.count(),
+            "decisions": Decision.objects.all()[:20],
+        },
+    )

@@ -1,0 +1,119 @@
+"""Risk settings and the daily PnL record."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+
+from trading.models import POSITIVE, SingletonModel
+
+
+class RiskSettings(SingletonModel):
+    """Account guards (the old settings.json "risk_management" block)."""
+
+    daily_target_pct = models.DecimalField(
+        "daily target %",
+        max_digits=8,
+        decimal_places=4,
+        default=Decimal("10"),
+        validators=[POSITIVE, MaxValueValidator(Decimal("1000"))],
+        help_text="Flatten and stop for the day when daily PnL reaches +this %.",
+    )
+    daily_stop_pct = models.DecimalField(
+        "daily stop %",
+        max_digits=8,
+        decimal_places=4,
+        default=Decimal("5"),
+        validators=[POSITIVE, MaxValueValidator(Decimal("100"))],
+        help_text="Flatten and stop for the day when daily PnL reaches -this %.",
+    )
+    equity_usdt = models.DecimalField(
+        "equity (USDT)",
+        max_digits=20,
+        decimal_places=4,
+        default=Decimal("350"),
+        validators=[POSITIVE],
+        help_text="Sizing base for %-sized orders, and the daily baseline when the exchange can't be read.",
+    )
+    im_warn_pct = models.DecimalField(
+        "IM warn %",
+        max_digits=8,
+        decimal_places=4,
+        default=Decimal("80"),
+        validators=[POSITIVE],
+        help_text="Above this initial-margin ratio: alert, and no new liquidation entries.",
+    )
+    im_reduce_pct = models.DecimalField(
+        "IM reduce %",
+        max_digits=8,
+        decimal_places=4,
+        default=Decimal("100"),
+        validators=[POSITIVE, MaxValueValidator(Decimal("1000"))],
+        help_text="Above this initial-margin ratio: cut exposure by the reduce fraction.",
+    )
+    reduce_fraction = models.DecimalField(
+        max_digits=5,
+        decimal_places=4,
+        default=Decimal("0.20"),
+        validators=[POSITIVE, MaxValueValidator(Decimal("1"))],
+        help_text="Share of every position closed in one IM reduction (0.20 = 20 %).",
+    )
+    reduce_cooldown_seconds = models.PositiveIntegerField(
+        default=300,
+        validators=[MinValueValidator(10), MaxValueValidator(86400)],
+        help_text="Minimum time between two IM reductions.",
+    )
+    max_open_positions = models.PositiveSmallIntegerField(
+        default=5,
+        validators=[MinValueValidator(1), MaxValueValidator(100)],
+        help_text="The liquidation engine opens no new symbol beyond this many open positions.",
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "risk settings"
+        verbose_name_plural = "risk settings"
+
+    def __str__(self):
+        return "Risk settings"
+
+    def clean(self):
+        if self.im_warn_pct is not None and self.im_reduce_pct is not None:
+            if self.im_warn_pct >= self.im_reduce_pct:
+                raise ValidationError(
+                    {"im_warn_pct": f"IM warn % ({self.im_warn_pct}) must be below IM reduce % ({self.im_reduce_pct})."}
+                )
+
+
+class DailyPnL(models.Model):
+    """One UTC day of account equity against its baseline (a row of the old pnl_log.csv)."""
+
+    class Outcome(models.TextChoices):
+        OPEN = "open"
+        TARGET_HIT = "target_hit", "target hit"
+        STOP_HIT = "stop_hit", "stop hit"
+
+    date = models.DateField(unique=True, help_text="UTC date.")
+    baseline_equity = models.DecimalField(max_digits=20, decimal_places=4)
+    last_equity = models.DecimalField(max_digits=20, decimal_places=4)
+    pnl_usdt = models.DecimalField("PnL (USDT)", max_digits=20, decimal_places=4, default=Decimal("0"))
+    pnl_pct = models.DecimalField("PnL %", max_digits=10, decimal_places=4, default=Decimal("0"))
+    high_equity = models.DecimalField(max_digits=20, decimal_places=4)
+    low_equity = models.DecimalField(max_digits=20, decimal_places=4)
+    outcome = models.CharField(max_length=12, choices=Outcome.choices, default=Outcome.OPEN)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-date"]
+        verbose_name = "daily PnL"
+        verbose_name_plural = "daily PnL"
+
+    def __str__(self):
+        return f"{self.date} {self.pnl_pct}% ({self.outcome})"
+
+    def clean(self):
+        if self.baseline_equity is not None and self.baseline_equity <= 0:
+            raise ValidationError({"baseline_equity": "Baseline equity must be positive."})

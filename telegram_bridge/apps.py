@@ -1,0 +1,5 @@
+from django.apps import AppConfig
+
+
+class TelegramBridgeConfig(AppConfig):
+    name = "telegram_bridge"
