@@ -1,0 +1,48 @@
+"""The process set: Procfile and docker-compose.yml describe the same processes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def procfile() -> dict[str, str]:
+    entries = {}
+    for line in (REPO / "Procfile").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, command = line.split(":", 1)
+            entries[name.strip()] = command.strip()
+    return entries
+
+
+def compose_services() -> dict:
+    return yaml.safe_load((REPO / "docker-compose.yml").read_text())["services"]
+
+
+def test_the_procfile_has_the_designed_processes():
+    assert list(procfile()) == ["web", "engine", "worker", "beat", "telegram", "sim"]
+
+
+def test_every_process_is_a_compose_service_running_the_same_program():
+    services = compose_services()
+    for name, command in procfile().items():
+        service = services[name]
+        compose_command = " ".join(service["command"])
+        program = command.split("CONTROLPANEL_PROCESS=web ")[-1].split()[:3]
+        assert " ".join(program).split(" --")[0] in compose_command, (name, compose_command)
+        assert service["restart"] == "unless-stopped"
+        assert service["healthcheck"]["test"][-1] == name, "each service checks its own heartbeat"
+        assert service["env_file"] == ".env"
+
+
+def test_compose_has_the_stores_with_healthchecks_and_optional_profiles():
+    services = compose_services()
+    assert {"postgres", "redis"} <= set(services)
+    assert all("healthcheck" in services[s] for s in ("postgres", "redis"))
+    assert services["sim"]["profiles"] == ["sim"] and services["telegram"]["profiles"] == ["telegram"]
+    assert services["web"]["ports"] == ["127.0.0.1:8000:8000"]
+    assert services["web"]["environment"]["CONTROLPANEL_PROCESS"] == "web"
+    assert services["engine"]["environment"]["DATABASE_URL"].startswith("postgres://")
