@@ -18,7 +18,9 @@ def import_config_arguments(argv):
     if len(argv) < 2 or argv[1] != "import_config":
         return argv
     return [
-        "--settings-file" + arg[len("--settings"):] if arg == "--settings" or arg.startswith("--settings=") else arg
+        "--settings-file" + arg[len("--settings") :]
+        if arg == "--settings" or arg.startswith("--settings=")
+        else arg
         for arg in argv
     ]
 

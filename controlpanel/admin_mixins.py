@@ -16,7 +16,9 @@ class SingletonAdmin:
     def changelist_view(self, request, extra_context=None):
         instance = self.model.load()
         opts = self.model._meta
-        return HttpResponseRedirect(reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[instance.pk]))
+        return HttpResponseRedirect(
+            reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[instance.pk])
+        )
 
 
 class ReadOnlyAdmin:

@@ -42,14 +42,38 @@ COIN_FIELDS = {
     "vwap_window_minutes": "vwap_window_minutes",
     "entry_cooldown_seconds": "entry_cooldown_seconds",
 }
-COIN_REQUIRED = ("symbol", "leverage", "take_profit_percent", "stop_loss_percent", "long_vwap_offset",
-                 "short_vwap_offset", "lick_value")
+COIN_REQUIRED = (
+    "symbol",
+    "leverage",
+    "take_profit_percent",
+    "stop_loss_percent",
+    "long_vwap_offset",
+    "short_vwap_offset",
+    "lick_value",
+)
 
 # settings.json keys are the model field names themselves.
-RISK_FIELDS = ("daily_target_pct", "daily_stop_pct", "equity_usdt", "im_warn_pct", "im_reduce_pct",
-               "reduce_fraction", "reduce_cooldown_seconds", "max_open_positions")
-PORTFOLIO_FIELDS = ("enabled", "budget_usdt", "max_positions", "scan_interval_minutes", "momentum_lookback_hours",
-                    "min_momentum_pct", "pyramid_max_adds", "pyramid_step_pct", "trailing_stop_pct")
+RISK_FIELDS = (
+    "daily_target_pct",
+    "daily_stop_pct",
+    "equity_usdt",
+    "im_warn_pct",
+    "im_reduce_pct",
+    "reduce_fraction",
+    "reduce_cooldown_seconds",
+    "max_open_positions",
+)
+PORTFOLIO_FIELDS = (
+    "enabled",
+    "budget_usdt",
+    "max_positions",
+    "scan_interval_minutes",
+    "momentum_lookback_hours",
+    "min_momentum_pct",
+    "pyramid_max_adds",
+    "pyramid_step_pct",
+    "trailing_stop_pct",
+)
 
 
 class ConfigFileError(Exception):
@@ -133,7 +157,7 @@ def _import_coins(data, report: ImportReport, *, replace: bool) -> None:
             raise ConfigFileError(f"{where}: expected an object, got {entry!r}.")
         raw_symbol = entry.get("symbol")
         if not isinstance(raw_symbol, str) or not raw_symbol.strip():
-            raise ConfigFileError(f"{where}: symbol: required (e.g. \"BTC\" or \"BTCUSDT\").")
+            raise ConfigFileError(f'{where}: symbol: required (e.g. "BTC" or "BTCUSDT").')
         symbol = normalise_symbol(raw_symbol)
         where = f"coins.json entry {index} ({symbol})"
         if symbol in seen:
@@ -193,7 +217,9 @@ def _allowlist_symbols(value, key: str) -> list[str]:
     symbols = []
     for index, raw in enumerate(value, start=1):
         if not isinstance(raw, str) or not raw.strip():
-            raise ConfigFileError(f"allowlist_updated.json {key} entry {index}: expected a symbol, got {raw!r}.")
+            raise ConfigFileError(
+                f"allowlist_updated.json {key} entry {index}: expected a symbol, got {raw!r}."
+            )
         symbols.append(normalise_symbol(raw))
     return symbols
 

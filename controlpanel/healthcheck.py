@@ -23,8 +23,11 @@ def main(argv: list[str]) -> int:
     name = argv[1]
     timeout_s = float(os.environ.get("HEARTBEAT_TIMEOUT_S", "20"))
     try:
-        client = redis.Redis.from_url(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
-                                      socket_connect_timeout=2, socket_timeout=2)
+        client = redis.Redis.from_url(
+            os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
+            socket_connect_timeout=2,
+            socket_timeout=2,
+        )
         raw = client.hget(HEARTBEATS_KEY, name)
     except redis.RedisError as error:
         print(f"{name}: redis unavailable ({type(error).__name__})", file=sys.stderr)

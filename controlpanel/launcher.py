@@ -60,8 +60,9 @@ def main() -> int:
     _prepare_environment()
     from controlpanel.redis_boot import ensure_redis
 
-    redis_url, redis_process = ensure_redis(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
-                                            daemonize=False)
+    redis_url, redis_process = ensure_redis(
+        os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"), daemonize=False
+    )
     os.environ["REDIS_URL"] = redis_url
     try:
         _setup_django()
@@ -87,8 +88,19 @@ def main() -> int:
         )
         # `--env /dev/null`: .env is already in our environment, and honcho must not
         # re-read it over the values decided here (the embedded Redis URL).
-        honcho = [sys.executable, "-m", "honcho", "--procfile", str(BASE_DIR / "Procfile"),
-                  "--app-root", str(BASE_DIR), "--env", os.devnull, "start", *processes]
+        honcho = [
+            sys.executable,
+            "-m",
+            "honcho",
+            "--procfile",
+            str(BASE_DIR / "Procfile"),
+            "--app-root",
+            str(BASE_DIR),
+            "--env",
+            os.devnull,
+            "start",
+            *processes,
+        ]
         child = subprocess.Popen(honcho, cwd=BASE_DIR)
         # Ctrl-C reaches honcho too (same process group); it stops its children. We wait for it.
         signal.signal(signal.SIGINT, signal.SIG_IGN)

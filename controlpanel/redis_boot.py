@@ -47,15 +47,24 @@ def start_embedded(*, port: int, data_dir: Path, daemonize: bool) -> subprocess.
     data_dir.mkdir(parents=True, exist_ok=True)
     args = [
         embedded_redis_server(),
-        "--bind", "127.0.0.1",
-        "--port", str(port),
-        "--dir", str(data_dir),
-        "--appendonly", "yes",
-        "--save", "",
-        "--protected-mode", "yes",
-        "--logfile", str(data_dir / "redis.log"),
-        "--pidfile", str(data_dir / "redis.pid"),
-        "--daemonize", "yes" if daemonize else "no",
+        "--bind",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--dir",
+        str(data_dir),
+        "--appendonly",
+        "yes",
+        "--save",
+        "",
+        "--protected-mode",
+        "yes",
+        "--logfile",
+        str(data_dir / "redis.log"),
+        "--pidfile",
+        str(data_dir / "redis.pid"),
+        "--daemonize",
+        "yes" if daemonize else "no",
     ]
     process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
     if daemonize:
@@ -70,7 +79,9 @@ def ensure_redis(url: str, *, daemonize: bool = True) -> tuple[str, subprocess.P
         return url, None
     parsed = urlparse(url)
     if parsed.hostname not in ("127.0.0.1", "localhost", "::1", None):
-        raise SystemExit(f"Redis at {parsed.hostname}:{parsed.port} does not answer; start it or fix REDIS_URL.")
+        raise SystemExit(
+            f"Redis at {parsed.hostname}:{parsed.port} does not answer; start it or fix REDIS_URL."
+        )
     port = EMBEDDED_PORT
     database = (parsed.path or "/0").lstrip("/") or "0"
     embedded_url = f"redis://127.0.0.1:{port}/{database}"

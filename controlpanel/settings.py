@@ -184,6 +184,10 @@ CELERY_TIMEZONE = "UTC"
 CELERY_ENABLE_UTC = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+CELERY_BEAT_SCHEDULE = {
+    # Bybit revises max-qty filters on the 3rd and 17th and lists symbols any day.
+    "refresh-instruments": {"task": "trading.refresh_instruments", "schedule": 24 * 3600.0},
+}
 
 LOGGING = {
     "version": 1,

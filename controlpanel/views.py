@@ -22,7 +22,11 @@ def _health_payload():
     try:
         processes = health_report()
     except Exception as error:  # Redis down: say so, with 503, rather than a 500 page
-        return {"status": "down", "error": f"redis unavailable ({type(error).__name__})", "processes": []}, 503
+        return {
+            "status": "down",
+            "error": f"redis unavailable ({type(error).__name__})",
+            "processes": [],
+        }, 503
     healthy = all(p.alive for p in processes if p.required)
     body = {
         "status": "ok" if healthy else "degraded",

@@ -6,16 +6,26 @@ from django.http import HttpResponse
 from controlpanel.admin_mixins import ReadOnlyAdmin, SingletonAdmin
 from risk.models import DailyPnL, RiskSettings
 
-PNL_LOG_COLUMNS = ("date", "baseline_equity", "last_equity", "pnl_usdt", "pnl_pct", "high_equity", "low_equity",
-                   "outcome")
+PNL_LOG_COLUMNS = (
+    "date",
+    "baseline_equity",
+    "last_equity",
+    "pnl_usdt",
+    "pnl_pct",
+    "high_equity",
+    "low_equity",
+    "outcome",
+)
 
 
 @admin.register(RiskSettings)
 class RiskSettingsAdmin(SingletonAdmin, admin.ModelAdmin):
     fieldsets = (
         ("Daily control", {"fields": ("daily_target_pct", "daily_stop_pct", "equity_usdt")}),
-        ("Initial margin", {"fields": ("im_warn_pct", "im_reduce_pct", "reduce_fraction",
-                                       "reduce_cooldown_seconds")}),
+        (
+            "Initial margin",
+            {"fields": ("im_warn_pct", "im_reduce_pct", "reduce_fraction", "reduce_cooldown_seconds")},
+        ),
         ("Exposure", {"fields": ("max_open_positions",)}),
     )
 

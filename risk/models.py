@@ -84,7 +84,10 @@ class RiskSettings(SingletonModel):
         if self.im_warn_pct is not None and self.im_reduce_pct is not None:
             if self.im_warn_pct >= self.im_reduce_pct:
                 raise ValidationError(
-                    {"im_warn_pct": f"IM warn % ({self.im_warn_pct}) must be below IM reduce % ({self.im_reduce_pct})."}
+                    {
+                        "im_warn_pct": f"IM warn % ({self.im_warn_pct}) must be below "
+                        f"IM reduce % ({self.im_reduce_pct})."
+                    }
                 )
 
 

@@ -5,6 +5,26 @@ from __future__ import annotations
 import pytest
 
 from controlpanel.redis_client import redis_client
+from tests.support import START_PRICES
+
+
+@pytest.fixture(scope="session")
+def sim_server():
+    """One simulator for the session (it starts in well under a second; reset per test)."""
+    from trading.sim.testing import running_simulator
+
+    with running_simulator(equity="10000") as handle:
+        yield handle
+
+
+@pytest.fixture
+def sim(sim_server):
+    """The simulator, reset: 10 000 USDT, no orders or positions, no faults, fresh rate-limit windows,
+    and known prices."""
+    sim_server.reset(equity="10000")
+    for symbol, price in START_PRICES.items():
+        sim_server.set_price(symbol, price)
+    return sim_server
 
 
 @pytest.fixture

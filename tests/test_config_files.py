@@ -41,8 +41,15 @@ LEGACY_COINS = [
     },
 ]
 LEGACY_SETTINGS = {
-    "risk_management": {"daily_target_pct": 8, "daily_stop_pct": 4, "equity_usdt": 1200, "im_warn_pct": 70,
-                        "im_reduce_pct": 95, "reduce_fraction": 0.25, "telegram_alerts": True},
+    "risk_management": {
+        "daily_target_pct": 8,
+        "daily_stop_pct": 4,
+        "equity_usdt": 1200,
+        "im_warn_pct": 70,
+        "im_reduce_pct": 95,
+        "reduce_fraction": 0.25,
+        "telegram_alerts": True,
+    },
     "portfolio": {"enabled": True, "budget_usdt": 250, "trailing_stop_pct": 6.5},
     "dca": {"levels": 3},
 }
@@ -51,7 +58,11 @@ LEGACY_SETTINGS = {
 def configuration():
     """Everything the import sets, as comparable plain values."""
     coins = [
-        {f.name: getattr(c, f.name) for f in Coin._meta.fields if f.name not in ("id", "created_at", "updated_at")}
+        {
+            f.name: getattr(c, f.name)
+            for f in Coin._meta.fields
+            if f.name not in ("id", "created_at", "updated_at")
+        }
         for c in Coin.objects.order_by("symbol")
     ]
     risk, portfolio = RiskSettings.load(), PortfolioSettings.load()
@@ -59,7 +70,9 @@ def configuration():
     return {
         "coins": coins,
         "risk": {f.name: getattr(risk, f.name) for f in risk._meta.fields if f.name not in skip},
-        "portfolio": {f.name: getattr(portfolio, f.name) for f in portfolio._meta.fields if f.name not in skip},
+        "portfolio": {
+            f.name: getattr(portfolio, f.name) for f in portfolio._meta.fields if f.name not in skip
+        },
         "allowlist": list(AllowlistEntry.objects.order_by("symbol").values_list("symbol", "enabled", "note")),
     }
 
@@ -93,11 +106,24 @@ def test_export_then_import_gives_the_same_configuration(tmp_path):
     AllowlistEntry.objects.all().delete()
     RiskSettings.objects.all().delete()
     PortfolioSettings.objects.all().delete()
-    Coin.objects.create(symbol="ETHUSDT", long_offset_pct=1, short_offset_pct=1, min_liquidation_usdt=1,
-                        order_size_usdt=1, leverage=1, take_profit_pct=1, stop_loss_pct=1)
+    Coin.objects.create(
+        symbol="ETHUSDT",
+        long_offset_pct=1,
+        short_offset_pct=1,
+        min_liquidation_usdt=1,
+        order_size_usdt=1,
+        leverage=1,
+        take_profit_pct=1,
+        stop_loss_pct=1,
+    )
 
-    call_command("import_config", coins=tmp_path / "coins.json", settings_file=tmp_path / "settings.json",
-                 allowlist=tmp_path / "allowlist_updated.json", replace=True)
+    call_command(
+        "import_config",
+        coins=tmp_path / "coins.json",
+        settings_file=tmp_path / "settings.json",
+        allowlist=tmp_path / "allowlist_updated.json",
+        replace=True,
+    )
     assert configuration() == before
     # and exporting again writes the very same files
     assert config_export() == {name: json.loads((tmp_path / name).read_text()) for name in config_export()}
@@ -132,9 +158,11 @@ def test_import_without_replace_keeps_what_the_files_do_not_mention():
 def test_an_invalid_file_imports_nothing_and_names_the_entry_and_field(documents, message):
     before = configuration()
     with pytest.raises(ConfigFileError) as caught:
-        config_import(coins=LEGACY_COINS[:1] if "coins" not in documents else documents["coins"],
-                      settings=documents.get("settings", LEGACY_SETTINGS),
-                      allowlist=documents.get("allowlist", ["ADA"]))
+        config_import(
+            coins=LEGACY_COINS[:1] if "coins" not in documents else documents["coins"],
+            settings=documents.get("settings", LEGACY_SETTINGS),
+            allowlist=documents.get("allowlist", ["ADA"]),
+        )
     assert message in str(caught.value)
     assert configuration() == before
 

@@ -41,8 +41,13 @@ def test_required_processes_follow_the_configuration(mode, telegram, expected):
 
 @pytest.mark.parametrize(("age", "alive"), [(0, True), (19.9, True), (20, False), (300, False)])
 def test_a_process_is_alive_while_its_last_beat_is_younger_than_the_timeout(age, alive):
-    health = process_health(name="engine", required=True, beat={"ts": 1000.0, "pid": 7, "host": "h"},
-                            now=1000.0 + age, timeout_s=20)
+    health = process_health(
+        name="engine",
+        required=True,
+        beat={"ts": 1000.0, "pid": 7, "host": "h"},
+        now=1000.0 + age,
+        timeout_s=20,
+    )
     assert health.alive is alive and health.age_s == age and health.pid == 7
 
 

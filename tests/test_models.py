@@ -136,7 +136,9 @@ def test_a_bad_coin_is_refused_by_the_importer_and_nothing_is_saved(change, fiel
 
 
 @pytest.mark.django_db
-def test_a_symbol_missing_from_the_exchange_is_refused_once_instruments_are_known(btcusdt_instrument, admin_client):
+def test_a_symbol_missing_from_the_exchange_is_refused_once_instruments_are_known(
+    btcusdt_instrument, admin_client
+):
     with pytest.raises(ConfigFileError, match="DOGEUSDT is not a tradable linear USDT perpetual"):
         config_import(coins=[coin_entry(symbol="DOGE")])
     response = admin_client.post("/admin/trading/coin/add/", admin_form_data(coin_entry(symbol="DOGEUSDT")))
@@ -172,9 +174,16 @@ BAD_RISK = [
     ({"reduce_cooldown_seconds": "5"}, "reduce_cooldown_seconds", "greater than or equal to 10"),
     ({"max_open_positions": "0"}, "max_open_positions", "greater than or equal to 1"),
 ]
-RISK_FORM = {"daily_target_pct": "10", "daily_stop_pct": "5", "equity_usdt": "350", "im_warn_pct": "80",
-             "im_reduce_pct": "100", "reduce_fraction": "0.2", "reduce_cooldown_seconds": "300",
-             "max_open_positions": "5"}
+RISK_FORM = {
+    "daily_target_pct": "10",
+    "daily_stop_pct": "5",
+    "equity_usdt": "350",
+    "im_warn_pct": "80",
+    "im_reduce_pct": "100",
+    "reduce_fraction": "0.2",
+    "reduce_cooldown_seconds": "300",
+    "max_open_positions": "5",
+}
 
 
 @pytest.mark.django_db
@@ -193,7 +202,9 @@ def test_bad_risk_settings_are_refused_by_admin_and_importer(admin_client, chang
     errors = response.context["adminform"].form.errors
     assert words in " ".join(errors[field]), errors
 
-    block = {key: float(value) if "." in value else int(value) for key, value in {**RISK_FORM, **change}.items()}
+    block = {
+        key: float(value) if "." in value else int(value) for key, value in {**RISK_FORM, **change}.items()
+    }
     with pytest.raises(ConfigFileError) as caught:
         config_import(settings={"risk_management": block})
     assert str(caught.value).startswith("settings.json risk_management") and words in str(caught.value)
@@ -203,7 +214,9 @@ def test_bad_risk_settings_are_refused_by_admin_and_importer(admin_client, chang
 @pytest.mark.django_db
 def test_good_risk_settings_save_through_the_admin(admin_client):
     risk = RiskSettings.load()
-    response = admin_client.post(f"/admin/risk/risksettings/{risk.pk}/change/", {**RISK_FORM, "daily_stop_pct": "3"})
+    response = admin_client.post(
+        f"/admin/risk/risksettings/{risk.pk}/change/", {**RISK_FORM, "daily_stop_pct": "3"}
+    )
     assert response.status_code == 302
     assert RiskSettings.load().daily_stop_pct == Decimal("3")
 
@@ -228,7 +241,9 @@ def test_portfolio_settings_and_allowlist_validate(admin_client):
     with pytest.raises(ConfigFileError, match="not a USDT perpetual"):
         config_import(allowlist=["BTC", "ETH/USDT"])
     assert not AllowlistEntry.objects.exists()
-    response = admin_client.post("/admin/portfolio/allowlistentry/add/", {"symbol": "ETHUSD", "enabled": "on"})
+    response = admin_client.post(
+        "/admin/portfolio/allowlistentry/add/", {"symbol": "ETHUSD", "enabled": "on"}
+    )
     assert "not a USDT perpetual" in " ".join(response.context["adminform"].form.errors["symbol"])
     assert PortfolioSettings.load().enabled is False
 

@@ -24,7 +24,9 @@ def test_a_real_venue_refuses_to_start_without_keys(mode):
 
 
 def test_modes_and_feeds_are_checked():
-    assert exchange_config(mode=" LIVE ", api_key="k", api_secret="s", liquidation_feed="bybit").mode == "live"
+    assert (
+        exchange_config(mode=" LIVE ", api_key="k", api_secret="s", liquidation_feed="bybit").mode == "live"
+    )
     assert exchange_config(mode="", api_key="", api_secret="", liquidation_feed="").mode == "sim"
     with pytest.raises(ConfigError, match="EXCHANGE_MODE='paper' is not one of sim, demo, testnet, live"):
         exchange_config(mode="paper", api_key="", api_secret="", liquidation_feed="sim")
@@ -45,11 +47,25 @@ def test_client_networks_and_chat_ids_parse_or_fail_clearly():
 
 
 def run_django(code: str, **env) -> subprocess.CompletedProcess:
-    environment = {k: v for k, v in os.environ.items() if not k.startswith(("BYBIT_", "EXCHANGE_", "TELEGRAM_"))}
-    environment.update({"DJANGO_SETTINGS_MODULE": "controlpanel.settings", "CONTROLPANEL_READ_DOTENV": "0",
-                        "SECRET_KEY": "k", **env})
-    return subprocess.run([sys.executable, "-c", f"import django; django.setup(); {code}"], cwd=REPO,
-                          env=environment, capture_output=True, text=True, timeout=60)
+    environment = {
+        k: v for k, v in os.environ.items() if not k.startswith(("BYBIT_", "EXCHANGE_", "TELEGRAM_"))
+    }
+    environment.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "controlpanel.settings",
+            "CONTROLPANEL_READ_DOTENV": "0",
+            "SECRET_KEY": "k",
+            **env,
+        }
+    )
+    return subprocess.run(
+        [sys.executable, "-c", f"import django; django.setup(); {code}"],
+        cwd=REPO,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def test_settings_come_from_the_environment(tmp_path):
@@ -58,20 +74,32 @@ def test_settings_come_from_the_environment(tmp_path):
         "print(s.EXCHANGE_MODE, s.LIQUIDATION_FEED, s.REDIS_URL, s.DATABASES['default']['ENGINE'], "
         "s.DATABASES['default']['NAME'], s.BYBIT_DCP_WINDOW_S, sorted(s.TELEGRAM_ALLOWED_CHAT_IDS), "
         "s.TELEGRAM_API_BASE_URL, [str(n) for n in s.ALLOWED_CLIENT_NETWORKS])",
-        EXCHANGE_MODE="testnet", BYBIT_API_KEY="key", BYBIT_API_SECRET="secret", LIQUIDATION_FEED="bybit",
-        REDIS_URL="redis://10.1.2.3:6379/2", DATABASE_URL="postgres://bot:pw@db.example:5432/panel",
-        TELEGRAM_ALLOWED_CHAT_IDS="42,-7", TELEGRAM_API_BASE_URL="http://127.0.0.1:9999",
+        EXCHANGE_MODE="testnet",
+        BYBIT_API_KEY="key",
+        BYBIT_API_SECRET="secret",
+        LIQUIDATION_FEED="bybit",
+        REDIS_URL="redis://10.1.2.3:6379/2",
+        DATABASE_URL="postgres://bot:pw@db.example:5432/panel",
+        TELEGRAM_ALLOWED_CHAT_IDS="42,-7",
+        TELEGRAM_API_BASE_URL="http://127.0.0.1:9999",
         ALLOWED_CLIENT_NETWORKS="10.0.0.0/8",
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split(" ", 6)[:6] == [
-        "testnet", "bybit", "redis://10.1.2.3:6379/2", "django.db.backends.postgresql", "panel", "0"]
+        "testnet",
+        "bybit",
+        "redis://10.1.2.3:6379/2",
+        "django.db.backends.postgresql",
+        "panel",
+        "0",
+    ]
     assert "[-7, 42] http://127.0.0.1:9999 ['10.0.0.0/8']" in result.stdout
 
 
 def test_the_default_is_sim_on_sqlite_in_wal_mode():
     result = run_django(
-        "from django.conf import settings as s; from django.db import connection; connection.ensure_connection(); "
+        "from django.conf import settings as s; from django.db import connection; "
+        "connection.ensure_connection(); "
         "c = connection.cursor(); c.execute('PRAGMA journal_mode'); "
         "print(s.EXCHANGE_MODE, s.LIQUIDATION_FEED, s.DATABASES['default']['NAME'], c.fetchone()[0])",
         DATABASE_URL=f"sqlite:///{REPO / 'var' / 'test-settings.sqlite3'}",

@@ -24,8 +24,18 @@ class CoinAdmin(admin.ModelAdmin):
     search_fields = ("symbol",)
     fieldsets = (
         (None, {"fields": ("symbol", "enabled")}),
-        ("Entry", {"fields": ("long_offset_pct", "short_offset_pct", "min_liquidation_usdt", "vwap_window_minutes",
-                              "entry_cooldown_seconds")}),
+        (
+            "Entry",
+            {
+                "fields": (
+                    "long_offset_pct",
+                    "short_offset_pct",
+                    "min_liquidation_usdt",
+                    "vwap_window_minutes",
+                    "entry_cooldown_seconds",
+                )
+            },
+        ),
         ("Size", {"fields": ("order_size_usdt", "order_size_pct_equity", "leverage")}),
         ("Exit", {"fields": ("take_profit_pct", "stop_loss_pct")}),
     )
@@ -33,8 +43,16 @@ class CoinAdmin(admin.ModelAdmin):
 
 @admin.register(Instrument)
 class InstrumentAdmin(ReadOnlyAdmin, admin.ModelAdmin):
-    list_display = ("symbol", "status", "qty_step", "min_order_qty", "min_notional_value", "tick_size",
-                    "max_leverage", "updated_at")
+    list_display = (
+        "symbol",
+        "status",
+        "qty_step",
+        "min_order_qty",
+        "min_notional_value",
+        "tick_size",
+        "max_leverage",
+        "updated_at",
+    )
     search_fields = ("symbol",)
 
 

@@ -234,4 +234,6 @@ class Decision(models.Model):
         indexes = [models.Index(fields=["strategy", "outcome", "-created_at"])]
 
     def __str__(self):
-        return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.strategy} {self.symbol} {self.action} {self.outcome}"
+        return (
+            f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.strategy} {self.symbol} {self.action} {self.outcome}"
+        )

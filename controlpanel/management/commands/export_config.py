@@ -10,7 +10,9 @@ class Command(BaseCommand):
     help = "Write coins.json, settings.json and allowlist_updated.json into a folder."
 
     def add_arguments(self, parser):
-        parser.add_argument("--out", type=Path, default=Path("."), help="folder to write into (default: here)")
+        parser.add_argument(
+            "--out", type=Path, default=Path("."), help="folder to write into (default: here)"
+        )
 
     def handle(self, *args, out: Path, **options):
         out.mkdir(parents=True, exist_ok=True)

@@ -15,15 +15,21 @@ class Command(BaseCommand):
         # `import_config --settings FILE` into --settings-file so the documented form works.
         parser.add_argument("--settings-file", type=Path, help="settings.json (also accepted as --settings)")
         parser.add_argument("--allowlist", type=Path, help="allowlist_updated.json")
-        parser.add_argument("--replace", action="store_true",
-                            help="also remove coins and allowlist symbols the files do not list")
+        parser.add_argument(
+            "--replace",
+            action="store_true",
+            help="also remove coins and allowlist symbols the files do not list",
+        )
 
     def handle(self, *args, coins, settings_file, allowlist, replace, **options):
         settings = settings_file
         if not (coins or settings or allowlist):
             raise CommandError("Give at least one of --coins, --settings, --allowlist.")
-        documents = {name: _read_json(path) for name, path in
-                     (("coins", coins), ("settings", settings), ("allowlist", allowlist)) if path}
+        documents = {
+            name: _read_json(path)
+            for name, path in (("coins", coins), ("settings", settings), ("allowlist", allowlist))
+            if path
+        }
         try:
             report = config_import(**documents, replace=replace)
         except ConfigFileError as error:

@@ -1,0 +1,244 @@
+"""Venue payloads -> our types, from Bybit's documented examples under resources/."""
+
+import json
+import pickle
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from trading.errors import (
+    AuthError,
+    BadRequest,
+    BelowMinNotional,
+    ClockSkewError,
+    DuplicateOrderLinkId,
+    GatewayError,
+    InsufficientBalance,
+    IpBanned,
+    OrderOutcomeUnknown,
+    OrderRejected,
+    OrderTooSmall,
+    ReduceOnlyRejected,
+    RetryableError,
+    UnknownInstrument,
+    error_for_http_status,
+    error_for_ret_code,
+)
+from trading.gateway import (
+    _venue_time_ms,
+    im_pct_of,
+    parse_closed_pnl,
+    parse_execution,
+    parse_kline,
+    parse_order,
+    parse_position,
+    parse_public_trade,
+    parse_ticker,
+    parse_wallet,
+)
+from trading.instruments import Instrument, InstrumentCache, parse_instrument
+from trading.rules import Side
+
+RESOURCES = Path(__file__).parent / "resources"
+D = Decimal
+
+
+def load(name):
+    return json.loads((RESOURCES / name).read_text())
+
+
+def test_it_parses_an_instrument_row():
+    row = load("market_instruments_info_linear.json")["result"]["list"][0]
+    assert parse_instrument(row) == Instrument(
+        symbol="BTCUSDT",
+        qty_step=D("0.001"),
+        min_order_qty=D("0.001"),
+        max_order_qty=D("1190.000"),
+        max_market_order_qty=D("500.000"),
+        min_notional_value=D("5"),
+        tick_size=D("0.10"),
+        max_leverage=D("100.00"),
+        status="Trading",
+    )
+
+
+def test_empty_strings_in_an_instrument_row_mean_no_limit():
+    row = load("market_instruments_info_linear.json")["result"]["list"][0]
+    row["lotSizeFilter"]["minNotionalValue"] = ""
+    row["lotSizeFilter"]["maxMktOrderQty"] = ""
+    instrument = parse_instrument(row)
+    assert instrument.min_notional_value is None
+    assert instrument.max_market_order_qty is None
+
+
+def test_an_instrument_row_without_a_qty_step_is_refused():
+    row = load("market_instruments_info_linear.json")["result"]["list"][0]
+    row["lotSizeFilter"]["qtyStep"] = ""
+    with pytest.raises(ValueError):
+        parse_instrument(row)
+
+
+def test_the_instrument_cache_loads_once_and_goes_stale_after_a_day():
+    row = load("market_instruments_info_linear.json")["result"]["list"][0]
+    loads = []
+    now = [datetime(2025, 1, 27, tzinfo=UTC)]
+
+    def loader():
+        loads.append(1)
+        return [parse_instrument(row)]
+
+    cache = InstrumentCache(load=loader, clock=lambda: now[0])
+    assert cache.is_stale()
+    assert cache.get("BTCUSDT").tick_size == D("0.10")
+    assert cache.get("BTCUSDT").qty_step == D("0.001")
+    assert len(loads) == 1
+    assert not cache.is_stale()
+    with pytest.raises(UnknownInstrument):
+        cache.get("NOPEUSDT")
+    now[0] += timedelta(days=1)
+    assert cache.is_stale()
+    assert cache.refresh_if_stale()
+    assert len(loads) == 2
+    assert not cache.refresh_if_stale()
+
+
+def test_it_parses_a_unified_wallet_and_its_im_pct():
+    wallet = parse_wallet(load("account_wallet_balance_unified.json")["result"]["list"][0])
+    assert wallet.total_equity == D("3.31216591")
+    assert wallet.total_wallet_balance == D("3.00326056")
+    assert wallet.total_available_balance == D("3.00326056")
+    assert wallet.total_initial_margin == D("0")
+    assert wallet.account_im_rate == D("0")
+    assert wallet.im_pct == 0
+
+
+@pytest.mark.parametrize(
+    ("initial_margin", "equity", "im_rate", "expected"),
+    [
+        ("800", "1000", None, "80"),
+        ("1200", "1000", "1.2", "120"),
+        ("0", "0", None, "0"),
+        ("10", "0", "1.5", "150"),
+        ("10", "0", None, "Infinity"),
+    ],
+)
+def test_im_pct_is_initial_margin_over_equity(initial_margin, equity, im_rate, expected):
+    assert im_pct_of(
+        total_initial_margin=D(initial_margin),
+        total_equity=D(equity),
+        account_im_rate=None if im_rate is None else D(im_rate),
+    ) == D(expected)
+
+
+def test_it_parses_a_position_row():
+    position = parse_position(load("position_list.json")["result"]["list"][0])
+    assert position is not None
+    assert position.side is Side.SELL and not position.is_long
+    assert position.size == D("300")
+    assert position.avg_price == D("27464.50441675")
+    assert position.liq_price is None  # "" = out of range
+    assert position.take_profit is None and position.stop_loss is None  # "0.00" = not set
+    assert position.position_idx == 0
+    assert position.updated_at == datetime.fromtimestamp(1697673600.012, tz=UTC)
+
+
+def test_a_flat_position_row_is_no_position():
+    row = load("position_list.json")["result"]["list"][0]
+    row.update(side="", size="0")
+    assert parse_position(row) is None
+
+
+def test_it_parses_an_order_row():
+    order = parse_order(load("order_realtime.json")["result"]["list"][0])
+    assert order.order_link_id == "test-000005"
+    assert order.side is Side.BUY
+    assert order.price == D("1600.00") and order.qty == D("0.10") and order.leaves_qty == D("0.10")
+    assert order.avg_price is None  # "0" before any fill
+    assert order.take_profit == D("2500.00") and order.stop_loss == D("1500.00")
+    assert order.trigger_price is None
+    assert order.is_open and order.position_idx == 1
+    assert order.created_at == datetime.fromtimestamp(1684738540.559, tz=UTC)
+
+
+def test_it_parses_executions_and_closed_pnl():
+    execution = parse_execution(load("execution_list.json")["result"]["list"][0])
+    assert execution.exec_price == D("1190.15") and execution.exec_fee == D("0.071409")
+    assert execution.closed_size is None and not execution.is_maker
+    closed = parse_closed_pnl(load("position_closed_pnl.json")["result"]["list"][0])
+    assert closed.closed_pnl == D("-47.4065323") and closed.side is Side.SELL
+    assert closed.avg_exit_price == D("1180.59833333")
+
+
+def test_it_parses_tickers_klines_and_trades():
+    ticker = parse_ticker(load("market_tickers_linear.json")["result"]["list"][0])
+    assert ticker.last_price == D("120635.50") and ticker.bid1_size == D("1063")
+    assert ticker.next_funding_time == datetime.fromtimestamp(1760371200, tz=UTC)
+    kline = parse_kline(load("market_kline.json")["result"]["list"][0])
+    assert kline.start == datetime.fromtimestamp(1670608800, tz=UTC)
+    assert (kline.open, kline.high, kline.low, kline.close) == (
+        D("17071"),
+        D("17073"),
+        D("17027"),
+        D("17055.5"),
+    )
+    trade = parse_public_trade(load("market_recent_trade.json")["result"]["list"][0])
+    assert trade.price == D("16618.49") and trade.side is Side.BUY
+
+
+def test_it_reads_the_server_time_to_the_millisecond():
+    assert _venue_time_ms(load("market_time.json")) == pytest.approx(1688639403423.213947)
+
+
+@pytest.mark.parametrize(
+    ("code", "error_class"),
+    [
+        (10000, RetryableError),
+        (10001, BadRequest),
+        (10002, ClockSkewError),
+        (10003, AuthError),
+        (10004, AuthError),
+        (10005, AuthError),
+        (10006, RetryableError),
+        (10016, RetryableError),
+        (110004, InsufficientBalance),
+        (110007, InsufficientBalance),
+        (110012, InsufficientBalance),
+        (110017, ReduceOnlyRejected),
+        (110072, DuplicateOrderLinkId),
+        (110094, BelowMinNotional),
+        (110009, OrderRejected),
+        (12345, GatewayError),
+    ],
+)
+def test_ret_codes_map_to_our_errors(code, error_class):
+    error = error_for_ret_code(code, "venue text")
+    assert type(error) is error_class
+    assert error.code == code and "venue text" in str(error)
+
+
+@pytest.mark.parametrize(
+    ("status", "error_class"),
+    [
+        (403, IpBanned),
+        (429, RetryableError),
+        (500, RetryableError),
+        (503, RetryableError),
+        (404, GatewayError),
+    ],
+)
+def test_http_statuses_map_to_our_errors(status, error_class):
+    assert type(error_for_http_status(status)) is error_class
+
+
+def test_errors_survive_pickling_for_celery():
+    for error in (
+        RetryableError(10006, "Too many visits!", retry_at_ms=5),
+        OrderOutcomeUnknown("lost", order_link_id="wl-entry-BTC-0123456789abcdef"),
+        OrderTooSmall("below_min_qty"),
+        UnknownInstrument("NOPEUSDT"),
+        ReduceOnlyRejected(110017, "orderQty will be truncated to zero"),
+    ):
+        copy = pickle.loads(pickle.dumps(error))
+        assert type(copy) is type(error) and str(copy) == str(error)

@@ -1,0 +1,47 @@
+"""The status page in headless Chromium, served by the real web process (daphne)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.browser import CHROMIUM_FLAGS, chromium_path, manage, running_web
+
+pytestmark = [pytest.mark.browser, pytest.mark.integration]
+
+
+@pytest.fixture
+def chromium():
+    executable = chromium_path()
+    if executable is None:
+        pytest.skip("Debian's chromium is not installed (.ci/run installs it)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
+        yield browser
+        browser.close()
+
+
+def test_the_status_page_shows_the_running_web_process_after_login(tmp_path, redis_db, settings, chromium):
+    with running_web(tmp_path, settings.REDIS_URL) as (base_url, env):
+        manage(
+            env,
+            "shell",
+            "-c",
+            "from django.contrib.auth.models import User; "
+            "User.objects.create_superuser('owner', '', 'pw-owner-1')",
+        )
+        page = chromium.new_page()
+        page.goto(base_url + "/")
+        assert "/admin/login/" in page.url  # a login comes first
+        page.fill("#id_username", "owner")
+        page.fill("#id_password", "pw-owner-1")
+        page.click("input[type=submit]")
+        page.wait_for_url(base_url + "/")
+        assert page.inner_text("#mode") == "sim"
+        rows = page.locator("#processes tr").all_inner_texts()
+        web_row = next(row for row in rows if row.startswith("web"))
+        assert "running" in web_row, rows
+        engine_row = next(row for row in rows if row.startswith("engine"))
+        assert "down" in engine_row and "never" in engine_row
+        page.screenshot(path=str(tmp_path / "status.png"))

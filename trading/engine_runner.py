@@ -1,0 +1,371 @@
+"""Wires the liquidation engine to the venue, the database and Redis, and runs it.
+
+Start-up order, nothing traded before the last step:
+1. the gateway's one-off work (clock, instruments, position mode, DCP), retried
+   until the venue answers (in ``make run`` the simulator may start after us);
+2. configuration from the database, the instrument table refreshed;
+3. the account reconciled over REST (positions, open orders, IM %), cooldowns
+   restored from the journal, leverage set for every enabled coin, VWAP windows
+   seeded from REST klines;
+4. the feeds, the private stream, the Redis event subscriber, the periodic
+   reconciliation and the journal flusher start, and the engine is marked ready.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import close_old_connections
+
+from trading import feeds
+from trading.engine import AccountView, LiquidationEngine, journal_rows
+from trading.errors import GatewayError
+from trading.gateway import BybitGateway, ExchangeMode
+
+logger = logging.getLogger(__name__)
+
+STATS_KEY = "controlpanel:engine:stats"
+DASHBOARD_GROUP = "dashboard"  # the Channels group the live dashboard listens on
+BYBIT_PUBLIC = {
+    ExchangeMode.DEMO: "wss://stream.bybit.com/v5/public/linear",  # demo has no public stream of its own
+    ExchangeMode.TESTNET: "wss://stream-testnet.bybit.com/v5/public/linear",
+    ExchangeMode.LIVE: "wss://stream.bybit.com/v5/public/linear",
+}
+BYBIT_PRIVATE = {
+    ExchangeMode.DEMO: "wss://stream-demo.bybit.com/v5/private",
+    ExchangeMode.TESTNET: "wss://stream-testnet.bybit.com/v5/private",
+    ExchangeMode.LIVE: "wss://stream.bybit.com/v5/private",
+}
+
+
+@dataclass(frozen=True)
+class EngineEndpoints:
+    liquidation_feed: str  # "sim", "binance" or "bybit"
+    liquidation_url: str
+    public_url: str
+    private_url: str
+    api_key: str
+    api_secret: str
+
+    @classmethod
+    def from_settings(cls) -> EngineEndpoints:
+        mode = ExchangeMode(settings.EXCHANGE_MODE)
+        sim_ws = settings.SIM_BASE_URL.replace("http://", "ws://", 1).replace("https://", "wss://", 1)
+        if mode is ExchangeMode.SIM:
+            public, private = f"{sim_ws}/v5/public/linear", f"{sim_ws}/v5/private"
+            key, secret = settings.SIM_API_KEY, settings.SIM_API_SECRET
+        else:
+            public, private = BYBIT_PUBLIC[mode], BYBIT_PRIVATE[mode]
+            key, secret = settings.BYBIT_API_KEY, settings.BYBIT_API_SECRET
+        feed = settings.LIQUIDATION_FEED
+        liquidation_url = {
+            "sim": f"{sim_ws}/ws/!forceOrder@arr",
+            "binance": feeds.BINANCE_LIQUIDATION_URL,
+            "bybit": public,
+        }[feed]
+        return cls(feed, liquidation_url, public, private, key, secret)
+
+
+def account_from_exchange(gateway: BybitGateway) -> AccountView:
+    """Blocking: the account over REST, for start-up and periodic reconciliation."""
+    positions = gateway.positions()
+    orders = gateway.open_orders()
+    wallet = gateway.wallet()
+    return AccountView(
+        positions={p.symbol: p.size for p in positions},
+        open_orders={o.order_id: o.symbol for o in orders if o.is_open and not o.reduce_only},
+        im_pct=wallet.im_pct,
+        equity=wallet.total_equity,
+    )
+
+
+def _db(function, *args, **kwargs):
+    """Run an ORM call from a worker thread on a healthy connection."""
+    close_old_connections()
+    try:
+        return function(*args, **kwargs)
+    finally:
+        close_old_connections()
+
+
+class EngineRunner:
+    def __init__(
+        self,
+        *,
+        gateway: BybitGateway,
+        endpoints: EngineEndpoints,
+        reconcile_interval_s: float = 15.0,
+        journal_interval_s: float = 0.5,
+        config_interval_s: float = 30.0,
+        startup_retry_s: float = 2.0,
+        feed_options: dict[str, Any] | None = None,
+    ) -> None:
+        self.gateway = gateway
+        self.endpoints = endpoints
+        self.reconcile_interval_s = reconcile_interval_s
+        self.journal_interval_s = journal_interval_s
+        self.config_interval_s = config_interval_s
+        self.startup_retry_s = startup_retry_s
+        self.feed_options = feed_options or {}
+        self.engine: LiquidationEngine | None = None
+        self.ready = asyncio.Event()
+        self._feeds: list[feeds.WebsocketFeed] = []
+
+    @classmethod
+    def from_settings(cls, **options) -> EngineRunner:
+        return cls(gateway=BybitGateway.from_settings(), endpoints=EngineEndpoints.from_settings(), **options)
+
+    # -- start-up -------------------------------------------------------------
+
+    async def _prepare_gateway(self, stop: asyncio.Event) -> bool:
+        attempt = 0
+        while not stop.is_set():
+            try:
+                await asyncio.to_thread(self.gateway.prepare)
+                return True
+            except GatewayError as error:
+                attempt += 1
+                if attempt == 1 or attempt % 30 == 0:
+                    logger.warning(
+                        "engine_venue_unavailable attempt=%d error=%s code=%s",
+                        attempt,
+                        type(error).__name__,
+                        getattr(error, "code", None),
+                    )
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=self.startup_retry_s)
+            except TimeoutError:
+                pass
+        return False
+
+    async def _load_config(self) -> None:
+        from trading.selectors import engine_config
+
+        config = await asyncio.to_thread(_db, engine_config)
+        self.engine.apply_config(config)
+
+    async def _prepare_symbols(self, symbols: list[str]) -> None:
+        """Leverage and VWAP history for coins that start trading (at start, or added later)."""
+        engine = self.engine
+        for symbol in symbols:
+            coin = engine.coins.get(symbol)
+            if coin is None or symbol not in engine.instruments:
+                continue
+            try:
+                await asyncio.to_thread(self.gateway.set_leverage, symbol=symbol, leverage=coin.leverage)
+                klines = await asyncio.to_thread(
+                    self.gateway.klines, symbol=symbol, limit=min(1000, coin.vwap_window_minutes + 1)
+                )
+            except GatewayError as error:
+                logger.warning(
+                    "engine_symbol_prepare_failed symbol=%s error=%s code=%s",
+                    symbol,
+                    type(error).__name__,
+                    getattr(error, "code", None),
+                )
+                continue
+            engine.seed_candles(symbol, klines)
+
+    async def _reconcile(self) -> None:
+        account = await asyncio.to_thread(account_from_exchange, self.gateway)
+        self.engine.account = account
+        self.engine.mark_ready()
+
+    async def start(self, stop: asyncio.Event) -> bool:
+        """Everything before trading; False if stopped first."""
+        from trading.selectors import recent_entry_times_ms
+        from trading.services import instruments_store
+
+        self.engine = LiquidationEngine(gateway=self.gateway, loop=asyncio.get_running_loop())
+        if not await self._prepare_gateway(stop):
+            return False
+        instruments = self.gateway.instruments.all()
+        self.engine.set_instruments(instruments)
+        await asyncio.to_thread(_db, instruments_store, instruments)
+        await self._load_config()
+        longest_cooldown = max((c.entry_cooldown_seconds for c in self.engine.coins.values()), default=0)
+        self.engine.last_entry_ms.update(
+            await asyncio.to_thread(_db, recent_entry_times_ms, within=timedelta(seconds=longest_cooldown))
+        )
+        await self._prepare_symbols(self._enabled_symbols())
+        await self._reconcile()
+        logger.info(
+            "engine_ready coins=%d positions=%d open_orders=%d im_pct=%s",
+            len(self.engine.coins),
+            len(self.engine.account.positions),
+            len(self.engine.account.open_orders),
+            self.engine.account.im_pct,
+        )
+        return True
+
+    def _enabled_symbols(self) -> list[str]:
+        return sorted(symbol for symbol, coin in self.engine.coins.items() if coin.enabled)
+
+    # -- running --------------------------------------------------------------
+
+    def _make_feeds(self) -> list[feeds.WebsocketFeed]:
+        engine, endpoints, options = self.engine, self.endpoints, self.feed_options
+        symbols = self._enabled_symbols()
+        if endpoints.liquidation_feed == "bybit":
+            liquidation = feeds.BybitLiquidationFeed(
+                endpoints.liquidation_url, symbols=symbols, on_event=engine.on_event, **options
+            )
+        else:
+            liquidation = feeds.BinanceLiquidationFeed(
+                endpoints.liquidation_url,
+                on_event=engine.on_event,
+                source=endpoints.liquidation_feed,
+                **options,
+            )
+        engine.frame_received_ns = lambda: liquidation.frame_received_ns
+        market = feeds.BybitMarketFeed(
+            endpoints.public_url,
+            symbols=symbols,
+            market=engine.market,
+            on_connect=self._on_market_connect,
+            **options,
+        )
+        private = feeds.BybitPrivateFeed(
+            endpoints.private_url,
+            api_key=endpoints.api_key,
+            api_secret=endpoints.api_secret,
+            on_update=engine.apply_private,
+            disconnect_cancel_all=self.gateway.dcp_window_s > 0,
+            **options,
+        )
+        self.liquidation_feed, self.market_feed = liquidation, market
+        return [liquidation, market, private]
+
+    def _on_market_connect(self) -> None:
+        # Candles of the gap are missing after a reconnect: reseed from REST.
+        if self.ready.is_set():
+            asyncio.get_running_loop().create_task(self._prepare_symbols(self._enabled_symbols()))
+
+    async def _config_changed(self) -> None:
+        before = set(self._enabled_symbols())
+        await self._load_config()
+        after = self._enabled_symbols()
+        added = [symbol for symbol in after if symbol not in before]
+        if added:
+            await self._prepare_symbols(added)
+        for feed in self._feeds:
+            if isinstance(feed, (feeds.BybitMarketFeed, feeds.BybitLiquidationFeed)):
+                await feed.update_symbols(after)
+
+    async def _subscribe_events(self, stop: asyncio.Event) -> None:
+        """Trading switches and config changes from Redis, as they happen."""
+        import redis.asyncio as aioredis
+
+        from trading.selectors import TradingFlags
+        from trading.services import EVENTS_CHANNEL
+
+        while not stop.is_set():
+            client = aioredis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2)
+            try:
+                async with client.pubsub() as pubsub:
+                    await pubsub.subscribe(EVENTS_CHANNEL)
+                    # Anything missed while (re)subscribing is picked up by a full reload.
+                    await self._load_config()
+                    while not stop.is_set():
+                        message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+                        if message is None:
+                            continue
+                        try:
+                            payload = json.loads(message["data"])
+                        except (TypeError, ValueError):
+                            continue
+                        if payload.get("type") == "trading_state":
+                            self.engine.apply_flags(TradingFlags.from_payload(payload))
+                        elif payload.get("type") == "config":
+                            await self._config_changed()
+            except Exception as error:  # Redis gone: keep the last state, retry
+                logger.warning("engine_events_disconnected error=%s", type(error).__name__)
+                try:
+                    await asyncio.wait_for(stop.wait(), timeout=2)
+                except TimeoutError:
+                    pass
+            finally:
+                await client.aclose()
+
+    async def _every(self, interval_s: float, stop: asyncio.Event, action, name: str) -> None:
+        while not stop.is_set():
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=interval_s)
+                return
+            except TimeoutError:
+                pass
+            try:
+                await action()
+            except Exception as error:
+                logger.warning(
+                    "engine_%s_failed error=%s code=%s",
+                    name,
+                    type(error).__name__,
+                    getattr(error, "code", None),
+                )
+
+    async def flush_journal(self) -> None:
+        from controlpanel.redis_client import redis_client
+        from trading.services import decisions_record
+
+        pending = self.engine.take_journal()
+        stats = json.dumps(self.engine.stats())
+        if pending:
+            await asyncio.to_thread(_db, decisions_record, journal_rows(pending))
+            await self._push_to_dashboard(pending)
+        await asyncio.to_thread(redis_client().set, STATS_KEY, stats)
+
+    async def _push_to_dashboard(self, pending) -> None:
+        from channels.layers import get_channel_layer
+
+        decisions = [
+            {
+                "at_ms": p.at_ms,
+                "strategy": "wl",
+                "symbol": p.symbol,
+                "action": p.action,
+                "outcome": p.outcome,
+                "reason_code": p.reason_code,
+                "order_link_id": p.order_link_id,
+            }
+            for p in pending
+        ]
+        try:
+            await get_channel_layer().group_send(
+                DASHBOARD_GROUP, {"type": "journal.decisions", "decisions": decisions}
+            )
+        except Exception as error:  # the journal is written; a missed push only delays the page
+            logger.warning("engine_dashboard_push_failed error=%s", type(error).__name__)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        if not await self.start(stop):
+            return
+        self._feeds = self._make_feeds()
+        tasks = [asyncio.create_task(feed.run(), name=f"feed-{feed.name}") for feed in self._feeds]
+        tasks += [
+            asyncio.create_task(self._subscribe_events(stop), name="events"),
+            asyncio.create_task(self._every(self.reconcile_interval_s, stop, self._reconcile, "reconcile")),
+            asyncio.create_task(self._every(self.config_interval_s, stop, self._config_changed, "config")),
+            asyncio.create_task(self._every(self.journal_interval_s, stop, self.flush_journal, "journal")),
+        ]
+        self.ready.set()
+        try:
+            await stop.wait()
+        finally:
+            for feed in self._feeds:
+                feed.stop()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            # Orders already on the wire finish, and their outcomes are journaled.
+            await asyncio.to_thread(self.engine.order_executor.shutdown, wait=True)
+            await asyncio.sleep(0)
+            await self.flush_journal()
+
+
+async def engine_main(stop: asyncio.Event) -> None:
+    await EngineRunner.from_settings().run(stop)

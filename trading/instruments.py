@@ -1,0 +1,142 @@
+"""Instrument rules (lot size, tick size, leverage) parsed in one place, and a per-process cache.
+
+Bybit revises the max-qty values on the 3rd and 17th of each month and lists
+new symbols at any time, so the cache is refreshed daily rather than kept
+forever (see ``InstrumentCache.is_stale``).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from trading.errors import UnknownInstrument
+
+TRADING_STATUS = "Trading"
+
+
+def decimal_or_none(value: Any) -> Decimal | None:
+    """A venue number string as ``Decimal``; ``""``/``None`` (Bybit's "no value") as ``None``."""
+    if value is None or value == "":
+        return None
+    return Decimal(str(value))
+
+
+def _required_decimal(section: Mapping[str, Any], name: str, symbol: str) -> Decimal:
+    value = decimal_or_none(section.get(name))
+    if value is None:
+        raise ValueError(f"instruments-info row for {symbol} has no {name}")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Instrument:
+    """One linear perpetual's trading rules. Quantities in base coin, prices and notional in USDT.
+
+    ``None`` for a maximum or ``min_notional_value`` means the venue sent no
+    value, i.e. no limit of that kind.
+    """
+
+    symbol: str
+    qty_step: Decimal
+    min_order_qty: Decimal
+    max_order_qty: Decimal | None  # limit / PostOnly orders
+    max_market_order_qty: Decimal | None
+    min_notional_value: Decimal | None
+    tick_size: Decimal
+    max_leverage: Decimal | None
+    status: str
+
+    @property
+    def is_trading(self) -> bool:
+        return self.status == TRADING_STATUS
+
+
+def parse_instrument(row: Mapping[str, Any]) -> Instrument:
+    """An ``Instrument`` from one ``/v5/market/instruments-info`` (linear) ``list`` row."""
+    symbol = row["symbol"]
+    lot = row.get("lotSizeFilter") or {}
+    price = row.get("priceFilter") or {}
+    leverage = row.get("leverageFilter") or {}
+    return Instrument(
+        symbol=symbol,
+        qty_step=_required_decimal(lot, "qtyStep", symbol),
+        min_order_qty=_required_decimal(lot, "minOrderQty", symbol),
+        max_order_qty=decimal_or_none(lot.get("maxOrderQty")),
+        max_market_order_qty=decimal_or_none(lot.get("maxMktOrderQty")),
+        min_notional_value=decimal_or_none(lot.get("minNotionalValue")),
+        tick_size=_required_decimal(price, "tickSize", symbol),
+        max_leverage=decimal_or_none(leverage.get("maxLeverage")),
+        status=row.get("status") or "",
+    )
+
+
+class InstrumentCache:
+    """All linear instruments by symbol, loaded through ``load`` (which must page to the end).
+
+    Reads are lock-free: a refresh builds a new dict and swaps it in with one
+    assignment, so a reader sees either the old or the new table, never half.
+    """
+
+    def __init__(
+        self,
+        *,
+        load: Callable[[], Iterable[Instrument]],
+        max_age: timedelta = timedelta(days=1),
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._load = load
+        self._clock = clock
+        self.max_age = max_age
+        self._by_symbol: dict[str, Instrument] = {}
+        self.loaded_at: datetime | None = None
+        self._refresh_lock = threading.Lock()
+
+    def refresh(self) -> int:
+        """Reload every instrument now; returns how many were loaded."""
+        with self._refresh_lock:
+            table = {instrument.symbol: instrument for instrument in self._load()}
+            self._by_symbol = table
+            self.loaded_at = self._clock()
+            return len(table)
+
+    def is_stale(self, *, now: datetime | None = None) -> bool:
+        """Never loaded, or loaded longer than ``max_age`` ago."""
+        if self.loaded_at is None:
+            return True
+        return (now or self._clock()) - self.loaded_at >= self.max_age
+
+    def refresh_if_stale(self, *, now: datetime | None = None) -> bool:
+        """Refresh when stale; returns whether it did. Call it from a loop's idle step, not per order."""
+        if self.is_stale(now=now):
+            self.refresh()
+            return True
+        return False
+
+    def get(self, symbol: str) -> Instrument:
+        """The instrument for ``symbol``; loads the table on first use.
+
+        Raises ``UnknownInstrument`` if the venue does not list it.
+        """
+        if self.loaded_at is None:
+            self.refresh()
+        try:
+            return self._by_symbol[symbol]
+        except KeyError:
+            raise UnknownInstrument(symbol) from None
+
+    def __contains__(self, symbol: object) -> bool:
+        return symbol in self._by_symbol
+
+    def __len__(self) -> int:
+        return len(self._by_symbol)
+
+    def symbols(self) -> list[str]:
+        return sorted(self._by_symbol)
+
+    def all(self) -> list[Instrument]:
+        return [self._by_symbol[symbol] for symbol in sorted(self._by_symbol)]

@@ -1,0 +1,103 @@
+"""Read-side queries the engine and pages use. Plain data out, no model instances kept."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+
+from django.utils import timezone
+
+from controlpanel.redis_client import redis_client
+from risk.models import RiskSettings
+from trading.models import Coin, Decision, TradingState
+from trading.rules.decision import CoinRule
+
+# Symbols the portfolio strategy holds; written by the portfolio services, read by WL.
+PM_SYMBOLS_KEY = "controlpanel:pm_symbols"
+
+
+@dataclass(frozen=True)
+class TradingFlags:
+    panic_locked: bool
+    halted: bool
+    disabled_until_ms: int | None
+
+    @classmethod
+    def from_payload(cls, payload: dict) -> TradingFlags:
+        """From `trading.services.trading_state_payload` (the Redis message)."""
+        return cls(
+            panic_locked=bool(payload.get("panic_locked")),
+            halted=bool(payload.get("halted")),
+            disabled_until_ms=payload.get("disabled_until_ms"),
+        )
+
+
+@dataclass(frozen=True)
+class RiskLevels:
+    equity_usdt: Decimal
+    im_warn_pct: Decimal
+    im_block_pct: Decimal
+    max_open_positions: int
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    coins: dict[str, CoinRule]
+    risk: RiskLevels
+    flags: TradingFlags
+    pm_symbols: frozenset[str]
+
+
+def trading_flags() -> TradingFlags:
+    state = TradingState.load()
+    until = state.disabled_until
+    return TradingFlags(
+        panic_locked=state.panic_locked,
+        halted=state.halted,
+        disabled_until_ms=None if until is None else int(until.timestamp() * 1000),
+    )
+
+
+def pm_symbols() -> frozenset[str]:
+    return frozenset(redis_client().smembers(PM_SYMBOLS_KEY))
+
+
+def engine_config() -> EngineConfig:
+    """Everything the liquidation engine's decisions read from the database and Redis."""
+    risk = RiskSettings.load()
+    return EngineConfig(
+        coins={coin.symbol: CoinRule.from_model(coin) for coin in Coin.objects.all()},
+        risk=RiskLevels(
+            equity_usdt=risk.equity_usdt,
+            im_warn_pct=risk.im_warn_pct,
+            im_block_pct=risk.im_reduce_pct,
+            max_open_positions=risk.max_open_positions,
+        ),
+        flags=trading_flags(),
+        pm_symbols=pm_symbols(),
+    )
+
+
+def recent_entry_times_ms(*, within: timedelta) -> dict[str, int]:
+    """When the engine last entered each symbol, from the journal: cooldowns survive a restart."""
+    since = timezone.now() - within
+    latest: dict[str, int] = {}
+    rows = Decision.objects.filter(
+        strategy=Decision.Strategy.LIQUIDATION, outcome=Decision.Outcome.TAKEN, created_at__gte=since
+    ).values_list("symbol", "created_at")
+    for symbol, created_at in rows:
+        at_ms = int(created_at.timestamp() * 1000)
+        if at_ms > latest.get(symbol, 0):
+            latest[symbol] = at_ms
+    return latest
+
+
+def trading_state_from_redis(raw: str | None) -> TradingFlags | None:
+    if not raw:
+        return None
+    try:
+        return TradingFlags.from_payload(json.loads(raw))
+    except (TypeError, ValueError):
+        return None

@@ -1,0 +1,166 @@
+"""Trading-side actions: the trading switches, config-change notices, the instrument table.
+
+The database is the record; Redis carries each change to the engine at once:
+- `controlpanel:trading_state` holds the switches as JSON (read at engine start),
+- a message on the `controlpanel:events` channel tells subscribers something changed
+  (`trading_state` within milliseconds, `config` when coins or settings were edited).
+Messages are published on commit, so no process ever acts on a change that rolled back.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable
+from datetime import datetime
+
+from django.db import transaction
+from django.utils import timezone
+
+from controlpanel.redis_client import redis_client
+from trading.models import Decision, Instrument, TradingState
+
+logger = logging.getLogger(__name__)
+
+EVENTS_CHANNEL = "controlpanel:events"
+TRADING_STATE_KEY = "controlpanel:trading_state"
+
+
+def _ms(value: datetime | None) -> int | None:
+    return None if value is None else int(value.timestamp() * 1000)
+
+
+def trading_state_payload(state: TradingState) -> dict:
+    """The switches as plain JSON data (times in ms since the epoch, UTC)."""
+    return {
+        "panic_locked": state.panic_locked,
+        "panic_since_ms": _ms(state.panic_since),
+        "panic_reason": state.panic_reason,
+        "disabled_until_ms": _ms(state.disabled_until),
+        "disabled_reason": state.disabled_reason,
+        "halted": state.halted,
+        "halted_by": state.halted_by,
+    }
+
+
+def events_publish(kind: str, payload: dict | None = None) -> None:
+    """Publish an event now (callers inside a transaction use `on_commit`)."""
+    message = json.dumps({"type": kind, **(payload or {})})
+    client = redis_client()
+    if kind == "trading_state" and payload is not None:
+        client.set(TRADING_STATE_KEY, json.dumps(payload))
+    client.publish(EVENTS_CHANNEL, message)
+
+
+def trading_state_publish(state: TradingState | None = None) -> None:
+    payload = trading_state_payload(state or TradingState.load())
+    transaction.on_commit(lambda: events_publish("trading_state", payload))
+
+
+def _state_update(**changes) -> TradingState:
+    with transaction.atomic():
+        state = TradingState.objects.select_for_update().filter(pk=1).first() or TradingState.load()
+        for name, value in changes.items():
+            setattr(state, name, value)
+        state.save()
+        trading_state_publish(state)
+    return state
+
+
+def trading_halt(*, by: str, reason: str = "") -> TradingState:
+    """Stop every strategy until `trading_resume` (Telegram /kill, the API)."""
+    now = timezone.now()
+    state = _state_update(halted=True, halted_since=now, halted_by=by[:100])
+    decision_record(
+        strategy=Decision.Strategy.MANUAL,
+        action="halt",
+        outcome=Decision.Outcome.TAKEN,
+        reason_code="halted",
+        details={"by": by, "reason": reason},
+    )
+    return state
+
+
+def trading_resume(*, by: str) -> TradingState:
+    state = _state_update(halted=False, halted_since=None, halted_by="")
+    decision_record(
+        strategy=Decision.Strategy.MANUAL,
+        action="resume",
+        outcome=Decision.Outcome.TAKEN,
+        reason_code="resumed",
+        details={"by": by},
+    )
+    return state
+
+
+def trading_disable_until(*, until: datetime, reason: str) -> TradingState:
+    """Stop trading until `until` (UTC), e.g. the daily target or stop until the next day."""
+    return _state_update(disabled_until=until, disabled_reason=reason[:200])
+
+
+def trading_enable() -> TradingState:
+    return _state_update(disabled_until=None, disabled_reason="")
+
+
+def decision_record(
+    *,
+    strategy: str,
+    action: str,
+    outcome: str,
+    symbol: str = "",
+    reason_code: str = "",
+    details: dict | None = None,
+    order_link_id: str = "",
+    at: datetime | None = None,
+) -> Decision:
+    """Journal one decision (off the hot path; the engine batches through `decisions_record`)."""
+    return Decision.objects.create(
+        created_at=at or timezone.now(),
+        strategy=strategy,
+        symbol=symbol,
+        action=action,
+        outcome=outcome,
+        reason_code=reason_code,
+        details=details or {},
+        order_link_id=order_link_id,
+    )
+
+
+def decisions_record(decisions: Iterable[Decision]) -> int:
+    """Journal many decisions in one statement."""
+    return len(Decision.objects.bulk_create(list(decisions)))
+
+
+def config_changed() -> None:
+    """Tell the engine (and other readers) that coins or settings changed; on commit."""
+    transaction.on_commit(lambda: events_publish("config"))
+
+
+def instruments_store(instruments) -> int:
+    """Replace the instrument table with the venue's list (from `BybitGateway.fetch_instruments`).
+
+    Coin and allowlist validation read this table; symbols the venue no longer lists
+    are kept with status "Delisted" so coins that reference them fail validation
+    instead of vanishing silently.
+    """
+    now = timezone.now()
+    seen = set()
+    with transaction.atomic():
+        for instrument in instruments:
+            seen.add(instrument.symbol)
+            Instrument.objects.update_or_create(
+                symbol=instrument.symbol,
+                defaults={
+                    "status": instrument.status or "Trading",
+                    "qty_step": instrument.qty_step,
+                    "min_order_qty": instrument.min_order_qty,
+                    "max_order_qty": instrument.max_order_qty or 0,
+                    "max_market_order_qty": instrument.max_market_order_qty or 0,
+                    "min_notional_value": instrument.min_notional_value or 0,
+                    "tick_size": instrument.tick_size,
+                    "max_leverage": instrument.max_leverage or 1,
+                    "updated_at": now,
+                },
+            )
+        Instrument.objects.exclude(symbol__in=seen).update(status="Delisted", updated_at=now)
+    return len(seen)
