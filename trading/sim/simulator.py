@@ -54,8 +54,9 @@ class SimOptions:
     replay_autostart: bool = True
     # Bybit batches allLiquidation every 500 ms; 0 pushes each liquidation at once.
     liquidation_batch_ms: int = 500
-    # The still market prints one trade per symbol this often, for a steady volume.
-    still_trade_interval_ms: int = 10_000
+    # The still market prints one trade per symbol this often, for a steady volume; like a
+    # liquid Bybit market, its tickers then never go quiet for longer than the engine allows.
+    still_trade_interval_ms: int = 1_000
     still_minute_notional: Decimal = Decimal("100000")
     backfill_minutes: int = 24 * 60
 
