@@ -26,6 +26,8 @@ def _prepare_environment() -> None:
 
     environ.Env.read_env(BASE_DIR / ".env")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "controlpanel.settings")
+    # The Procfile starts the simulator on SIM_PORT; the gateway must look there too.
+    os.environ.setdefault("SIM_BASE_URL", f"http://127.0.0.1:{os.environ.get('SIM_PORT', '8601')}")
     # The Procfile's bare `python`, `daphne` and `celery` must be this virtualenv's.
     os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
     (BASE_DIR / "var").mkdir(exist_ok=True)

@@ -310,6 +310,15 @@ class EngineRunner:
                     getattr(error, "code", None),
                 )
 
+    async def _refresh_instruments(self) -> None:
+        """Daily: Bybit revises qty filters twice a month and lists symbols any day."""
+        from trading.services import instruments_store
+
+        if await asyncio.to_thread(self.gateway.instruments.refresh_if_stale):
+            instruments = self.gateway.instruments.all()
+            self.engine.set_instruments(instruments)
+            await asyncio.to_thread(_db, instruments_store, instruments)
+
     async def flush_journal(self) -> None:
         from controlpanel.redis_client import redis_client
         from trading.services import decisions_record
@@ -353,6 +362,7 @@ class EngineRunner:
             asyncio.create_task(self._every(self.reconcile_interval_s, stop, self._reconcile, "reconcile")),
             asyncio.create_task(self._every(self.config_interval_s, stop, self._config_changed, "config")),
             asyncio.create_task(self._every(self.journal_interval_s, stop, self.flush_journal, "journal")),
+            asyncio.create_task(self._every(3600, stop, self._refresh_instruments, "instruments")),
         ]
         self.ready.set()
         try:

@@ -484,6 +484,13 @@ def _parse_op(text: str):
     return message if isinstance(message, dict) else None
 
 
+def _op_answer(connection: Connection, *, op: str, req_id, success: bool, ret_msg: str) -> None:
+    """Bybit's answer to a websocket op (subscribe, unsubscribe, auth, ping)."""
+    connection.send_json(
+        {"success": success, "ret_msg": ret_msg, "conn_id": connection.conn_id, "req_id": req_id, "op": op}
+    )
+
+
 def _public_op(sim: Simulator, connection: Connection, text: str) -> None:
     message = _parse_op(text)
     if message is None:
@@ -494,38 +501,18 @@ def _public_op(sim: Simulator, connection: Connection, text: str) -> None:
     op = message.get("op")
     req_id = message.get("req_id", "")
     if op == "ping":
-        connection.send_json(
-            {
-                "success": True,
-                "ret_msg": "pong",
-                "conn_id": connection.conn_id,
-                "req_id": req_id,
-                "op": "ping",
-            }
-        )
+        _op_answer(connection, op="ping", req_id=req_id, success=True, ret_msg="pong")
         return
     if op not in ("subscribe", "unsubscribe"):
-        connection.send_json(
-            {
-                "success": False,
-                "ret_msg": f"error:unsupported op {op}",
-                "conn_id": connection.conn_id,
-                "req_id": req_id,
-                "op": op or "",
-            }
+        _op_answer(
+            connection, op=op or "", req_id=req_id, success=False, ret_msg=f"error:unsupported op {op}"
         )
         return
     args = message.get("args") if isinstance(message.get("args"), list) else []
     bad = [topic for topic in args if not _public_topic_ok(sim, topic)]
     if bad:
-        connection.send_json(
-            {
-                "success": False,
-                "ret_msg": f"error:handler not found,topic:{bad[0]}",
-                "conn_id": connection.conn_id,
-                "req_id": req_id,
-                "op": op,
-            }
+        _op_answer(
+            connection, op=op, req_id=req_id, success=False, ret_msg=f"error:handler not found,topic:{bad[0]}"
         )
         return
 
@@ -535,9 +522,7 @@ def _public_op(sim: Simulator, connection: Connection, text: str) -> None:
                 sim.hub.subscribe(connection, topic)
             else:
                 sim.hub.unsubscribe(connection, topic)
-        connection.send_json(
-            {"success": True, "ret_msg": "", "conn_id": connection.conn_id, "req_id": req_id, "op": op}
-        )
+        _op_answer(connection, op=op, req_id=req_id, success=True, ret_msg="")
         if op == "subscribe":
             now = sim.clock.now_ms()
             for topic in args:
@@ -619,49 +604,21 @@ def _private_op(sim: Simulator, connection: Connection, text: str) -> None:
         api_key, problem = signing.check_ws_auth(message.get("args"), sim.keys, wall_ms())
         if api_key is not None:
             connection.api_key = api_key
-        connection.send_json(
-            {
-                "success": api_key is not None,
-                "ret_msg": problem,
-                "op": "auth",
-                "conn_id": connection.conn_id,
-                "req_id": req_id,
-            }
-        )
+        _op_answer(connection, op="auth", req_id=req_id, success=api_key is not None, ret_msg=problem)
         return
     if op not in ("subscribe", "unsubscribe"):
-        connection.send_json(
-            {
-                "success": False,
-                "ret_msg": f"error:unsupported op {op}",
-                "conn_id": connection.conn_id,
-                "req_id": req_id,
-                "op": op or "",
-            }
+        _op_answer(
+            connection, op=op or "", req_id=req_id, success=False, ret_msg=f"error:unsupported op {op}"
         )
         return
     if connection.api_key is None:
-        connection.send_json(
-            {
-                "success": False,
-                "ret_msg": "Request not authorized",
-                "conn_id": connection.conn_id,
-                "req_id": req_id,
-                "op": op,
-            }
-        )
+        _op_answer(connection, op=op, req_id=req_id, success=False, ret_msg="Request not authorized")
         return
     args = message.get("args") if isinstance(message.get("args"), list) else []
     bad = [topic for topic in args if topic not in PRIVATE_STREAM_TOPICS]
     if bad:
-        connection.send_json(
-            {
-                "success": False,
-                "ret_msg": f"error:handler not found,topic:{bad[0]}",
-                "conn_id": connection.conn_id,
-                "req_id": req_id,
-                "op": op,
-            }
+        _op_answer(
+            connection, op=op, req_id=req_id, success=False, ret_msg=f"error:handler not found,topic:{bad[0]}"
         )
         return
 
@@ -678,9 +635,7 @@ def _private_op(sim: Simulator, connection: Connection, text: str) -> None:
                 if topic.startswith("dcp") and not any(t.startswith("dcp") for t in connection.topics):
                     connection.dcp = False
                     sim.dcp_connection_gone()
-        connection.send_json(
-            {"success": True, "ret_msg": "", "conn_id": connection.conn_id, "req_id": req_id, "op": op}
-        )
+        _op_answer(connection, op=op, req_id=req_id, success=True, ret_msg="")
 
     _after_round_trip(connection, apply)
 
