@@ -200,5 +200,8 @@ LOGGING = {
         "httpx": {"level": "WARNING"},
         # pybit logs requests at DEBUG, including signed headers.
         "pybit": {"level": "WARNING"},
+        # python-telegram-bot logs Bot API URLs (with the token) at DEBUG; the bridge also
+        # redacts the token from these loggers (telegram_bridge.alerts).
+        "telegram": {"level": "INFO"},
     },
 }

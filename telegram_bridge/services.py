@@ -1,0 +1,187 @@
+"""What the Telegram bridge says, and the alert sender other apps call.
+
+`status_text()` reads the database and Redis (blocking; handlers run it off the
+event loop). `alert_send(text)` delivers one message to every allowlisted chat over
+the Bot API and never raises: an alert that cannot go out must not break the risk
+or panic action that sent it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+
+import redis
+from django.conf import settings
+from django.utils import timezone
+
+from controlpanel.heartbeat import health_report
+from controlpanel.redis_client import redis_client
+from trading.engine_runner import STATS_KEY
+from trading.models import Decision, TradingState
+
+logger = logging.getLogger(__name__)
+
+JOURNAL_LINES = 5
+
+HELP_TEXT = "\n".join(
+    [
+        "Commands:",
+        "/status - mode, trading switches, process health, engine, last decisions",
+        "/kill - halt every strategy (no new entries; open positions are not closed)",
+        "/resume - lift the halt set by /kill",
+        "/help - this list",
+    ]
+)
+
+
+def _when(value: datetime | None) -> str:
+    return "?" if value is None else value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def trading_blockers(state: TradingState, *, now: datetime) -> list[str]:
+    """Why trading is not allowed, one line per switch that is on (empty: trading is allowed)."""
+    blockers = []
+    if state.panic_locked:
+        reason = f" ({state.panic_reason})" if state.panic_reason else ""
+        blockers.append(f"panic lock since {_when(state.panic_since)}{reason}")
+    if state.halted:
+        blockers.append(f"halted by {state.halted_by or 'unknown'} since {_when(state.halted_since)}")
+    if state.is_disabled(now):
+        reason = f" ({state.disabled_reason})" if state.disabled_reason else ""
+        blockers.append(f"disabled until {_when(state.disabled_until)}{reason}")
+    return blockers
+
+
+def _trading_lines(state: TradingState, *, now: datetime) -> list[str]:
+    blockers = trading_blockers(state, now=now)
+    if not blockers:
+        return ["Trading: allowed"]
+    return ["Trading: NOT allowed"] + [f"  - {blocker}" for blocker in blockers]
+
+
+def _age(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f}s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f}m"
+    return f"{seconds / 3600:.1f}h"
+
+
+def _health_lines() -> list[str]:
+    try:
+        report = health_report()
+    except redis.RedisError as error:
+        return [f"Processes: unknown (Redis unavailable: {type(error).__name__})"]
+    lines = ["Processes:"]
+    for process in report:
+        if not process.required:
+            continue
+        if process.alive:
+            state = "up"
+        elif process.age_s is None:
+            state = "DOWN (never started)"
+        else:
+            state = f"DOWN (last beat {_age(process.age_s)} ago)"
+        lines.append(f"  {process.name}: {state}")
+    return lines
+
+
+def _percent(value) -> str:
+    if value in (None, ""):
+        return "n/a"
+    try:
+        return f"{Decimal(str(value)).quantize(Decimal('0.01'))}%"
+    except (InvalidOperation, ValueError):
+        return "n/a"
+
+
+def _engine_line() -> str:
+    try:
+        raw = redis_client().get(STATS_KEY)
+    except redis.RedisError as error:
+        return f"Engine: unknown (Redis unavailable: {type(error).__name__})"
+    if raw is None:
+        return "Engine: no stats yet (not started?)"
+    try:
+        stats = json.loads(raw)
+    except (TypeError, ValueError):
+        return "Engine: stats unreadable"
+    skips = stats.get("skips") or {}
+    skipped = sum(skips.values()) if isinstance(skips, dict) else skips
+    readiness = "ready" if stats.get("ready") else "NOT ready"
+    coins, entries = stats.get("coins", "?"), stats.get("entries_sent", "?")
+    return (
+        f"Engine: {readiness}, {coins} coins, {entries} entries sent, {skipped} skips, "
+        f"{stats.get('positions', '?')} positions, IM {_percent(stats.get('im_pct'))}"
+    )
+
+
+def _decision_line(decision: Decision) -> str:
+    parts = [
+        decision.created_at.astimezone(UTC).strftime("%m-%d %H:%M:%S"),
+        decision.strategy,
+        decision.symbol or "-",
+        decision.action,
+        decision.outcome,
+    ]
+    if decision.reason_code:
+        parts.append(decision.reason_code)
+    by = (decision.details or {}).get("by") if isinstance(decision.details, dict) else None
+    if by:
+        parts.append(f"by {by}")
+    return "  " + " ".join(parts)
+
+
+def _journal_lines() -> list[str]:
+    decisions = list(Decision.objects.all()[:JOURNAL_LINES])
+    if not decisions:
+        return ["Last decisions: none yet"]
+    return [f"Last {len(decisions)} decisions (UTC):"] + [_decision_line(d) for d in decisions]
+
+
+def _trading_state() -> TradingState:
+    # A read must not create the row: before anyone touched the switches they are all off.
+    return TradingState.objects.filter(pk=1).first() or TradingState()
+
+
+def status_text(*, now: datetime | None = None) -> str:
+    """The /status reply: mode, trading switches, process health, engine stats, last decisions.
+
+    Blocking (database and Redis). Redis being down degrades the health and engine
+    lines instead of failing the whole reply: /status matters most when things break.
+    """
+    now = now or timezone.now()
+    lines = [f"Mode: {settings.EXCHANGE_MODE}"]
+    lines += _trading_lines(_trading_state(), now=now)
+    lines += _health_lines()
+    lines.append(_engine_line())
+    lines += _journal_lines()
+    return "\n".join(lines)
+
+
+def halt_reply(state: TradingState, *, now: datetime | None = None) -> str:
+    """The /kill answer, from the state `trading_halt` returned."""
+    now = now or timezone.now()
+    lines = [
+        f"Trading halted by {state.halted_by}.",
+        "Strategies make no new entries; open positions are not closed.",
+        "/resume lifts the halt.",
+    ]
+    others = [b for b in trading_blockers(state, now=now) if not b.startswith("halted by")]
+    if others:
+        lines.append("Also on: " + "; ".join(others))
+    return "\n".join(lines)
+
+
+def resume_reply(state: TradingState, *, by: str, now: datetime | None = None) -> str:
+    """The /resume answer: the halt is lifted, but other switches may still stop trading."""
+    now = now or timezone.now()
+    blockers = trading_blockers(state, now=now)
+    if not blockers:
+        return f"Halt lifted by {by}. Trading is allowed."
+    return f"Halt lifted by {by}, but trading is still NOT allowed:\n" + "\n".join(
+        f"  - {b}" for b in blockers
+    )

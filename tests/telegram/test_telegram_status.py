@@ -1,0 +1,94 @@
+"""status_text(): what /status says, from real rows and a real Redis."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from controlpanel.heartbeat import heartbeat_write
+from telegram_bridge.services import status_text
+from trading.engine_runner import STATS_KEY
+from trading.models import Decision, TradingState
+
+pytestmark = pytest.mark.django_db
+
+NOW = datetime(2025, 1, 27, 12, 0, tzinfo=UTC)
+
+
+def test_it_names_every_switch_that_stops_trading(redis_db):
+    TradingState.objects.create(
+        pk=1,
+        panic_locked=True,
+        panic_since=NOW - timedelta(minutes=5),
+        panic_reason="POST /panic",
+        halted=True,
+        halted_since=NOW - timedelta(minutes=1),
+        halted_by="telegram:42",
+        disabled_until=NOW + timedelta(hours=12),
+        disabled_reason="daily stop -5%",
+    )
+    lines = status_text(now=NOW).splitlines()
+    assert lines[:5] == [
+        "Mode: sim",
+        "Trading: NOT allowed",
+        "  - panic lock since 2025-01-27 11:55:00 UTC (POST /panic)",
+        "  - halted by telegram:42 since 2025-01-27 11:59:00 UTC",
+        "  - disabled until 2025-01-28 00:00:00 UTC (daily stop -5%)",
+    ]
+
+
+def test_a_past_disable_does_not_count_and_reading_creates_no_row(redis_db):
+    assert "Trading: allowed" in status_text(now=NOW).splitlines()
+    assert not TradingState.objects.exists()
+    TradingState.objects.create(
+        pk=1, disabled_until=NOW - timedelta(seconds=1), disabled_reason="daily target"
+    )
+    assert "Trading: allowed" in status_text(now=NOW).splitlines()
+
+
+def test_it_lists_each_required_process_up_or_down(redis_db, settings):
+    settings.TELEGRAM_BOT_TOKEN = ""  # then telegram is not a required process
+    heartbeat_write(process="web")
+    heartbeat_write(process="engine", now=time.time() - 300)
+    heartbeat_write(process="portfolio-extra")  # not required: not listed
+    text = status_text()
+    assert (
+        "Processes:\n  web: up\n  engine: DOWN (last beat 5m ago)\n  worker: DOWN (never started)\n" in text
+    )
+    assert "  beat: DOWN (never started)\n  sim: DOWN (never started)\n" in text
+    assert "telegram" not in text and "portfolio-extra" not in text
+
+
+def test_engine_stats_say_when_there_are_none_or_not_ready(redis_db):
+    assert "Engine: no stats yet (not started?)" in status_text()
+    redis_db.set(
+        STATS_KEY,
+        json.dumps(
+            {"ready": False, "coins": 0, "entries_sent": 0, "skips": {}, "positions": 0, "im_pct": None}
+        ),
+    )
+    assert "Engine: NOT ready, 0 coins, 0 entries sent, 0 skips, 0 positions, IM n/a" in status_text()
+
+
+def test_it_shows_the_latest_five_decisions_newest_first(redis_db):
+    for minute in range(7):
+        Decision.objects.create(
+            created_at=NOW + timedelta(minutes=minute),
+            strategy="wl",
+            symbol="ETHUSDT",
+            action="open_short",
+            outcome="skipped",
+            reason_code=f"reason_{minute}",
+        )
+    lines = status_text().splitlines()
+    start = lines.index("Last 5 decisions (UTC):")
+    assert lines[start + 1 :] == [
+        f"  01-27 12:0{m}:00 wl ETHUSDT open_short skipped reason_{m}" for m in (6, 5, 4, 3, 2)
+    ]
+
+
+def test_an_empty_journal_says_so(redis_db):
+    assert status_text().splitlines()[-1] == "Last decisions: none yet"
