@@ -103,9 +103,11 @@ def main() -> int:
             "start",
             *processes,
         ]
-        child = subprocess.Popen(honcho, cwd=BASE_DIR)
-        # Ctrl-C reaches honcho too (same process group); it stops its children. We wait for it.
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        # honcho gets its own session, so a stop reaches it exactly once, from us: Ctrl-C
+        # in the terminal, or SIGTERM from a service manager, is passed on, and honcho
+        # stops its processes in order. Redis (started the same way) stops last.
+        child = subprocess.Popen(honcho, cwd=BASE_DIR, start_new_session=True)
+        signal.signal(signal.SIGINT, lambda *_: child.send_signal(signal.SIGINT))
         signal.signal(signal.SIGTERM, lambda *_: child.send_signal(signal.SIGTERM))
         return child.wait()
     finally:

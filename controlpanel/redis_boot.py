@@ -66,7 +66,11 @@ def start_embedded(*, port: int, data_dir: Path, daemonize: bool) -> subprocess.
         "--daemonize",
         "yes" if daemonize else "no",
     ]
-    process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+    # Its own session: a Ctrl-C meant for the launcher must not stop Redis before the
+    # processes that use it; the launcher stops it last.
+    process = subprocess.Popen(
+        args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, start_new_session=True
+    )
     if daemonize:
         process.wait(timeout=10)
         process = None

@@ -116,6 +116,7 @@ class EngineRunner:
         self.engine: LiquidationEngine | None = None
         self.ready = asyncio.Event()
         self._feeds: list[feeds.WebsocketFeed] = []
+        self._market_connects = 0
 
     @classmethod
     def from_settings(cls, **options) -> EngineRunner:
@@ -150,15 +151,17 @@ class EngineRunner:
         config = await asyncio.to_thread(_db, engine_config)
         self.engine.apply_config(config)
 
-    async def _prepare_symbols(self, symbols: list[str]) -> None:
-        """Leverage and VWAP history for coins that start trading (at start, or added later)."""
+    async def _prepare_symbols(self, symbols: list[str], *, leverage: bool = True) -> None:
+        """Leverage and VWAP history for coins that start trading (at start, or added later);
+        with ``leverage=False`` only the history (after a market-stream reconnect)."""
         engine = self.engine
         for symbol in symbols:
             coin = engine.coins.get(symbol)
             if coin is None or symbol not in engine.instruments:
                 continue
             try:
-                await asyncio.to_thread(self.gateway.set_leverage, symbol=symbol, leverage=coin.leverage)
+                if leverage:
+                    await asyncio.to_thread(self.gateway.set_leverage, symbol=symbol, leverage=coin.leverage)
                 klines = await asyncio.to_thread(
                     self.gateway.klines, symbol=symbol, limit=min(1000, coin.vwap_window_minutes + 1)
                 )
@@ -243,9 +246,13 @@ class EngineRunner:
         return [liquidation, market, private]
 
     def _on_market_connect(self) -> None:
-        # Candles of the gap are missing after a reconnect: reseed from REST.
-        if self.ready.is_set():
-            asyncio.get_running_loop().create_task(self._prepare_symbols(self._enabled_symbols()))
+        # Candles of the gap are missing after a reconnect: reseed from REST. The first
+        # connection needs none: start() seeded the windows moments ago.
+        self._market_connects += 1
+        if self._market_connects > 1:
+            asyncio.get_running_loop().create_task(
+                self._prepare_symbols(self._enabled_symbols(), leverage=False)
+            )
 
     async def _config_changed(self) -> None:
         before = set(self._enabled_symbols())
