@@ -107,9 +107,17 @@ def main() -> int:
         # in the terminal, or SIGTERM from a service manager, is passed on, and honcho
         # stops its processes in order. Redis (started the same way) stops last.
         child = subprocess.Popen(honcho, cwd=BASE_DIR, start_new_session=True)
-        signal.signal(signal.SIGINT, lambda *_: child.send_signal(signal.SIGINT))
-        signal.signal(signal.SIGTERM, lambda *_: child.send_signal(signal.SIGTERM))
-        return child.wait()
+        stop_requested = []
+
+        def pass_on(signum, _frame):
+            stop_requested.append(signum)
+            child.send_signal(signum)
+
+        signal.signal(signal.SIGINT, pass_on)
+        signal.signal(signal.SIGTERM, pass_on)
+        code = child.wait()
+        # A stop the owner asked for is a clean exit; a process that died on its own is not.
+        return 0 if stop_requested else code
     finally:
         if redis_process is not None:
             redis_process.terminate()

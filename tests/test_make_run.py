@@ -90,6 +90,7 @@ def test_the_launcher_brings_every_process_up_and_ctrl_c_stops_them(tmp_path, re
             os.killpg(launcher.pid, signal.SIGKILL)
             output, _ = launcher.communicate()
             pytest.fail("the process set did not stop within 30 s of Ctrl-C:\n" + output[-3000:])
+    assert launcher.returncode == 0, "a stop the owner asked for is a clean exit"
     assert f"Dashboard: http://127.0.0.1:{web_port}/" in output
     token = next(
         line.split("=", 1)[1] for line in env_file.splitlines() if line.startswith("CONTROL_API_TOKEN=")
