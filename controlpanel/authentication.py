@@ -6,6 +6,7 @@ import hmac
 
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions, permissions
 
 
@@ -47,3 +48,13 @@ class IsOwner(permissions.BasePermission):
     def has_permission(self, request, view):
         user = request.user
         return bool(user and user.is_authenticated and (isinstance(user, TokenOwner) or user.is_staff))
+
+
+class ControlTokenScheme(OpenApiAuthenticationExtension):
+    """Tells the OpenAPI schema how ControlTokenAuthentication works (HTTP bearer)."""
+
+    target_class = "controlpanel.authentication.ControlTokenAuthentication"
+    name = "ControlToken"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "http", "scheme": "bearer", "description": "CONTROL_API_TOKEN from .env"}
