@@ -322,8 +322,14 @@ class LiquidationEngine:
         return frozenset(self.pending_entries)
 
     def seed_candles(self, symbol: str, klines: list[Kline]) -> None:
-        """VWAP history from REST klines (oldest first; the newest may still be open)."""
+        """VWAP history from REST klines (oldest first; the newest may still be open).
+
+        Replaces what the windows held: the REST history is complete, the stream's may
+        have gaps (a reconnect) or be too short (a longer window)."""
         now_ms = self.clock_ms()
+        market = self.market.get(symbol)
+        if market is not None and klines:
+            market.clear_candles()
         last = len(klines) - 1
         candles = [
             Candle(

@@ -254,16 +254,23 @@ class EngineRunner:
                 self._prepare_symbols(self._enabled_symbols(), leverage=False)
             )
 
+    def _venue_settings(self) -> dict[str, tuple[int, int]]:
+        """Per enabled symbol, what the venue side depends on: leverage and VWAP window."""
+        coins = self.engine.coins
+        return {s: (coins[s].leverage, coins[s].vwap_window_minutes) for s in self._enabled_symbols()}
+
     async def _config_changed(self) -> None:
-        before = set(self._enabled_symbols())
+        before = self._venue_settings()
         await self._load_config()
-        after = self._enabled_symbols()
-        added = [symbol for symbol in after if symbol not in before]
-        if added:
-            await self._prepare_symbols(added)
+        after = self._venue_settings()
+        # New coins, and coins whose leverage or VWAP window changed: set the leverage,
+        # and reseed the window (a longer one needs history the shorter one never kept).
+        changed = [symbol for symbol, values in after.items() if before.get(symbol) != values]
+        if changed:
+            await self._prepare_symbols(changed)
         for feed in self._feeds:
             if isinstance(feed, (feeds.BybitMarketFeed, feeds.BybitLiquidationFeed)):
-                await feed.update_symbols(after)
+                await feed.update_symbols(sorted(after))
 
     async def _subscribe_events(self, stop: asyncio.Event) -> None:
         """Trading switches and config changes from Redis, as they happen."""

@@ -377,3 +377,18 @@ def test_a_dropped_liquidation_feed_reconnects_and_resumes(sim, engine_thread):
         lambda: _try(entered_after_a_liquidation), timeout_s=10, step_s=0, what="an entry after the reconnect"
     )
     assert len(entry_orders(sim)) == 1
+
+
+def test_a_longer_vwap_window_is_reseeded_from_rest(
+    sim, engine_thread, btc_coin, django_capture_on_commit_callbacks
+):
+    engine = engine_thread.engine
+    btc_coin.vwap_window_minutes = 240
+    with django_capture_on_commit_callbacks(execute=True):
+        btc_coin.save()
+
+    def window_candles():
+        window = engine.market.get("BTCUSDT")._windows.get(240)
+        return window is not None and len(list(window.candles())) >= 239
+
+    wait_until(window_candles, timeout_s=3, what="240 minutes of candles")

@@ -206,6 +206,11 @@ class SymbolMarket:
             table[minutes] = window
         self._windows = table
 
+    def clear_candles(self) -> None:
+        """Forget every window's candles (the last price stays): before a full reseed from
+        REST, which would otherwise be ignored as older than the candles already held."""
+        self._windows = {minutes: RollingVwap(minutes) for minutes in self._windows}
+
     def apply_price(self, last_price: Decimal | None, at_ms: int) -> None:
         """A ticker arrived at ``at_ms``. ``None``: a delta without ``lastPrice``.
 
