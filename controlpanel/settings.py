@@ -187,6 +187,7 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     # Bybit revises max-qty filters on the 3rd and 17th and lists symbols any day.
     "refresh-instruments": {"task": "trading.refresh_instruments", "schedule": 24 * 3600.0},
+    "prune-journal": {"task": "trading.prune_journal", "schedule": 24 * 3600.0},
 }
 
 LOGGING = {

@@ -116,3 +116,20 @@ def test_the_instrument_table_follows_the_venue_and_marks_delisted_symbols():
     assert instruments_store([venue_instrument("SOLUSDT", max_leverage="25")]) == 1
     assert Instrument.objects.get(symbol="SOLUSDT").max_leverage == Decimal("25")
     assert Instrument.objects.get(symbol="OLDUSDT").status == "Delisted"
+
+
+@pytest.mark.django_db
+def test_old_skips_are_pruned_but_orders_and_failures_stay():
+    from trading.services import journal_prune
+
+    now = timezone.now()
+    for days, outcome in ((40, "skipped"), (40, "taken"), (40, "failed"), (5, "skipped")):
+        Decision.objects.create(
+            created_at=now - timedelta(days=days),
+            strategy="wl",
+            symbol="BTCUSDT",
+            action="open_long",
+            outcome=outcome,
+        )
+    assert journal_prune(keep_skipped_days=30, now=now) == 1
+    assert sorted(Decision.objects.values_list("outcome", flat=True)) == ["failed", "skipped", "taken"]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db import transaction
 from django.utils import timezone
@@ -129,6 +129,17 @@ def decision_record(
 def decisions_record(decisions: Iterable[Decision]) -> int:
     """Journal many decisions in one statement."""
     return len(Decision.objects.bulk_create(list(decisions)))
+
+
+def journal_prune(*, keep_skipped_days: int = 30, now: datetime | None = None) -> int:
+    """Delete skipped decisions older than `keep_skipped_days`; taken and failed ones stay.
+
+    The engine journals every skip of a configured coin, which adds up; the orders and
+    failures are the record and are never pruned.
+    """
+    cutoff = (now or timezone.now()) - timedelta(days=keep_skipped_days)
+    deleted, _ = Decision.objects.filter(outcome=Decision.Outcome.SKIPPED, created_at__lt=cutoff).delete()
+    return deleted
 
 
 def config_changed() -> None:

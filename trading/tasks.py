@@ -3,7 +3,7 @@
 from celery import shared_task
 
 from trading.errors import RetryableError
-from trading.services import instruments_store
+from trading.services import instruments_store, journal_prune
 
 
 @shared_task(
@@ -14,3 +14,9 @@ def refresh_instruments() -> int:
     from trading.gateway import BybitGateway
 
     return instruments_store(BybitGateway.from_settings().fetch_instruments())
+
+
+@shared_task(name="trading.prune_journal")
+def prune_journal() -> int:
+    """Daily: skipped decisions older than 30 days go; orders and failures stay."""
+    return journal_prune(keep_skipped_days=30)
