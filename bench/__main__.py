@@ -153,6 +153,14 @@ class Engine:
     def engine(self):
         return self.runner.engine
 
+    def wait_for_prices(self, symbols, timeout_s: float = 30) -> None:
+        """Until the market stream has given a price for each symbol (ready != subscribed)."""
+        deadline = time.monotonic() + timeout_s
+        while not all((m := self.engine.market.get(s)) is not None and m.last_price for s in symbols):
+            if time.monotonic() > deadline:
+                raise RuntimeError("no prices from the market stream")
+            time.sleep(0.02)
+
     def stop(self):
         self.loop.call_soon_threadsafe(self._stop.set)
         self.thread.join(timeout=60)
