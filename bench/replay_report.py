@@ -63,7 +63,8 @@ def main() -> int:
         outcomes = Counter(Decision.objects.filter(strategy="wl").values_list("outcome", "reason_code"))
         events = engine.engine.events_seen
         print(
-            f"data {args.data}: {liquidations:,} liquidations, {len(coins)} coins ({', '.join(sorted(symbols))})"
+            f"data {args.data}: {liquidations:,} liquidations, "
+            f"{len(coins)} coins ({', '.join(sorted(symbols))})"
         )
         print(
             f"engine saw {events:,} events in {elapsed:.1f} s; not configured (counted, not journaled): "
