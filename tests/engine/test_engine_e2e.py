@@ -392,3 +392,16 @@ def test_a_longer_vwap_window_is_reseeded_from_rest(
         return window is not None and len(list(window.candles())) >= 239
 
     wait_until(window_candles, timeout_s=3, what="240 minutes of candles")
+
+
+def test_a_risk_settings_edit_takes_effect_within_2_seconds(sim, engine_thread, django_capture_on_commit_callbacks):
+    from risk.models import RiskSettings
+
+    engine = engine_thread.engine
+    risk = RiskSettings.load()
+    risk.max_open_positions = 2
+    with django_capture_on_commit_callbacks(execute=True):
+        risk.save()
+    started = time.monotonic()
+    wait_until(lambda: engine.snapshot.max_open_positions == 2, timeout_s=2, what="the new limit")
+    assert time.monotonic() - started < 2
