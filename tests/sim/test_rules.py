@@ -86,11 +86,11 @@ def test_resting_orders_fill_on_touch(side, limit, last, fills):
     assert rules.resting_order_fills(side, D(limit), D(last)) is fills
 
 
-def test_a_bullish_candle_walks_open_high_low_close_and_a_bearish_one_open_low_high_close():
+def test_a_bullish_candle_walks_open_low_high_close_and_a_bearish_one_open_high_low_close():
     up = KlineRow(0, D("10"), D("12"), D("9"), D("11"), D("8"))
     down = KlineRow(0, D("10"), D("12"), D("9"), D("9.5"), D("8"))
-    assert [point[1] for point in price_path(up)] == [D("10"), D("12"), D("9"), D("11")]
-    assert [point[1] for point in price_path(down)] == [D("10"), D("9"), D("12"), D("9.5")]
+    assert [point[1] for point in price_path(up)] == [D("10"), D("9"), D("12"), D("11")]
+    assert [point[1] for point in price_path(down)] == [D("10"), D("12"), D("9"), D("9.5")]
     assert [point[0] for point in price_path(up)] == [0, 20_000, 40_000, 59_000]
     assert sum(point[2] for point in price_path(up)) == D("8")
 

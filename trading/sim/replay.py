@@ -81,10 +81,12 @@ class ReplayData:
 
 def price_path(row: KlineRow) -> list[tuple[int, Decimal, Decimal, str]]:
     """The four trades that replay one candle: (time, price, size, taker side)."""
+    # The usual reading of a candle: a bearish one went up first, then down to close;
+    # a bullish one dipped first, then rose to close.
     if row.close < row.open:
-        prices = (row.open, row.low, row.high, row.close)
-    else:
         prices = (row.open, row.high, row.low, row.close)
+    else:
+        prices = (row.open, row.low, row.high, row.close)
     size = row.volume / 4
     path = []
     previous = prices[0]
