@@ -61,6 +61,12 @@ TELEGRAM_BOT_TOKEN = env.str("TELEGRAM_BOT_TOKEN", default="")
 TELEGRAM_API_BASE_URL = env.str("TELEGRAM_API_BASE_URL", default="https://api.telegram.org")
 
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
+# Panic: flatten rounds until flat, pause between rounds (x the round number), and how
+# long a second panic waits for a running one before answering "still running".
+PANIC_FLATTEN_ROUNDS = env.int("PANIC_FLATTEN_ROUNDS", default=5)
+PANIC_FLATTEN_PAUSE_S = env.float("PANIC_FLATTEN_PAUSE_S", default=0.5)
+PANIC_JOIN_WAIT_S = env.float("PANIC_JOIN_WAIT_S", default=60.0)
+
 # Seconds between heartbeats, and how old the last one may be before a process counts as down.
 HEARTBEAT_INTERVAL_S = env.float("HEARTBEAT_INTERVAL_S", default=5.0)
 HEARTBEAT_TIMEOUT_S = env.float("HEARTBEAT_TIMEOUT_S", default=20.0)
@@ -188,6 +194,10 @@ CELERY_BEAT_SCHEDULE = {
     # Bybit revises max-qty filters on the 3rd and 17th and lists symbols any day.
     "refresh-instruments": {"task": "trading.refresh_instruments", "schedule": 24 * 3600.0},
     "prune-journal": {"task": "trading.prune_journal", "schedule": 24 * 3600.0},
+    # The risk manager; a run older than its period is dropped (the next beat brings a fresh one).
+    "risk-daily-control": {"task": "risk.daily_control", "schedule": 5.0, "options": {"expires": 5.0}},
+    "risk-im-watch": {"task": "risk.im_watch", "schedule": 5.0, "options": {"expires": 5.0}},
+    "risk-tpsl-upkeep": {"task": "risk.tpsl_upkeep", "schedule": 10.0, "options": {"expires": 10.0}},
 }
 
 LOGGING = {

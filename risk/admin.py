@@ -1,21 +1,9 @@
-import csv
-
 from django.contrib import admin
 from django.http import HttpResponse
 
 from controlpanel.admin_mixins import ReadOnlyAdmin, SingletonAdmin
 from risk.models import DailyPnL, RiskSettings
-
-PNL_LOG_COLUMNS = (
-    "date",
-    "baseline_equity",
-    "last_equity",
-    "pnl_usdt",
-    "pnl_pct",
-    "high_equity",
-    "low_equity",
-    "outcome",
-)
+from risk.services import PNL_LOG_COLUMNS, pnl_log_write
 
 
 @admin.register(RiskSettings)
@@ -41,8 +29,5 @@ class DailyPnLAdmin(ReadOnlyAdmin, admin.ModelAdmin):
     def export_pnl_log_csv(self, request, queryset):
         response = HttpResponse(content_type="text/csv")
         response["Content-Disposition"] = 'attachment; filename="pnl_log.csv"'
-        writer = csv.writer(response)
-        writer.writerow(PNL_LOG_COLUMNS)
-        for day in queryset.order_by("date"):
-            writer.writerow([getattr(day, column) for column in PNL_LOG_COLUMNS])
+        pnl_log_write(out=response, rows=queryset)
         return response

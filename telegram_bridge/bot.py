@@ -27,6 +27,7 @@ COMMANDS = (
     ("status", "mode, trading switches, health, engine, last decisions"),
     ("kill", "halt every strategy"),
     ("resume", "lift the halt set by /kill"),
+    ("close", "panic: lock trading, cancel all orders, close all positions"),
     ("help", "list the commands"),
 )
 POLL_TIMEOUT_S = 10.0  # getUpdates long-poll; Telegram holds the request open this long
@@ -66,6 +67,7 @@ def application_build() -> Application:
     application.add_handler(CommandHandler("status", handlers.status_command, filters=obeyed))
     application.add_handler(CommandHandler("kill", handlers.kill_command, filters=obeyed))
     application.add_handler(CommandHandler("resume", handlers.resume_command, filters=obeyed))
+    application.add_handler(CommandHandler("close", handlers.close_command, filters=obeyed))
     # Only in private chats: in a group, "/x@otherbot" is someone else's command.
     application.add_handler(
         MessageHandler(obeyed & filters.ChatType.PRIVATE & filters.COMMAND, handlers.unknown_command)

@@ -16,7 +16,11 @@ from django.utils import timezone
 from telegram import Update
 from telegram.ext import ContextTypes
 
+from panic.services import panic_trigger
 from telegram_bridge import services
+from trading.flatten import FlattenReport, positions_flatten
+from trading.gateway import BybitGateway
+from trading.models import Decision
 from trading.services import trading_halt, trading_resume
 
 logger = logging.getLogger(__name__)
@@ -119,6 +123,36 @@ async def resume_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
         )
         return
     await _reply(update, context, services.resume_reply(state, by=by))
+
+
+def _close_directly(*, run_key: str) -> FlattenReport:
+    """/close's fallback when the panic service fails: the same reduce-only flatten, without the lock."""
+    return positions_flatten(
+        gateway=BybitGateway.from_settings(), strategy=Decision.Strategy.MANUAL, run_key=run_key
+    )
+
+
+async def close_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    if await _refused_as_stale(update, context, "/close"):
+        return
+    by = _by(update)
+    chat_id = update.effective_chat.id
+    logger.info("telegram_command command=close chat_id=%s", chat_id)
+    await _reply(update, context, services.CLOSE_STARTED_TEXT)
+    try:
+        result = await _blocking(panic_trigger, by=by, reason="/close")
+    except Exception as panic_error:
+        logger.exception("telegram_command_failed command=close step=panic chat_id=%s", chat_id)
+        try:
+            # The update id keeps the fallback's orderLinkIds stable if this update is handled twice.
+            report = await _blocking(_close_directly, run_key=f"tgclose-{chat_id}-{update.update_id}")
+        except Exception as close_error:
+            logger.exception("telegram_command_failed command=close step=fallback chat_id=%s", chat_id)
+            await _reply(update, context, services.close_failed_reply(panic_error, close_error))
+            return
+        await _reply(update, context, services.close_fallback_reply(report, panic_error))
+        return
+    await _reply(update, context, services.close_reply(result))
 
 
 async def unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -19,7 +19,9 @@ from django.utils import timezone
 
 from controlpanel.heartbeat import health_report
 from controlpanel.redis_client import redis_client
+from panic.services import PanicResult, panic_text
 from trading.engine_runner import STATS_KEY
+from trading.flatten import FlattenReport
 from trading.models import Decision, TradingState
 
 logger = logging.getLogger(__name__)
@@ -32,6 +34,9 @@ HELP_TEXT = "\n".join(
         "/status - mode, trading switches, process health, engine, last decisions",
         "/kill - halt every strategy (no new entries; open positions are not closed)",
         "/resume - lift the halt set by /kill",
+        "/close - panic: lock trading, cancel every order (TP/SL too), close every position "
+        "reduce-only and check the account is flat; undo the lock from the dashboard, "
+        "POST /panic/reset or `manage.py panic --reset`",
         "/help - this list",
     ]
 )
@@ -184,4 +189,39 @@ def resume_reply(state: TradingState, *, by: str, now: datetime | None = None) -
         return f"Halt lifted by {by}. Trading is allowed."
     return f"Halt lifted by {by}, but trading is still NOT allowed:\n" + "\n".join(
         f"  - {b}" for b in blockers
+    )
+
+
+CLOSE_STARTED_TEXT = "Panic: locking trading, cancelling every order and closing every position..."
+
+
+def close_reply(result: PanicResult) -> str:
+    """The /close answer when the panic service ran."""
+    return panic_text(result)
+
+
+def close_fallback_reply(report: FlattenReport, panic_error: BaseException) -> str:
+    """The /close answer when the panic service failed and direct reduce-only closes ran instead."""
+    lines = [
+        f"The panic service FAILED ({type(panic_error).__name__}); closed positions directly instead "
+        "(reduce-only). Trading may NOT be locked: send /kill to halt the strategies.",
+    ]
+    if report.flat:
+        lines.append("Account FLAT, verified on the exchange.")
+    else:
+        lines.append(
+            f"Account NOT FLAT: positions {', '.join(report.remaining_positions) or 'none'}; "
+            f"open orders {report.remaining_orders}. Check the exchange NOW."
+        )
+    lines.append(
+        f"Closed: {', '.join(sorted(set(report.closes_sent))) or 'nothing'}; "
+        f"cancelled orders: {report.cancelled_orders}."
+    )
+    return "\n".join(lines)
+
+
+def close_failed_reply(panic_error: BaseException, close_error: BaseException) -> str:
+    return (
+        f"/close FAILED: the panic service ({type(panic_error).__name__}) and the direct closes "
+        f"({type(close_error).__name__}) both failed. Positions may still be open: check the exchange NOW."
     )

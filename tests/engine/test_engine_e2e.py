@@ -394,7 +394,9 @@ def test_a_longer_vwap_window_is_reseeded_from_rest(
     wait_until(window_candles, timeout_s=3, what="240 minutes of candles")
 
 
-def test_a_risk_settings_edit_takes_effect_within_2_seconds(sim, engine_thread, django_capture_on_commit_callbacks):
+def test_a_risk_settings_edit_takes_effect_within_2_seconds(
+    sim, engine_thread, django_capture_on_commit_callbacks
+):
     from risk.models import RiskSettings
 
     engine = engine_thread.engine

@@ -21,11 +21,10 @@ def test_help_lists_the_working_commands_and_nothing_else(running_bot, bot_api):
     bot_api.message_from(OWNER, "/help")
     [reply] = bot_api.wait_sent(1)
     assert reply.chat_id == OWNER
-    for command in ("/status", "/kill", "/resume", "/help"):
+    for command in ("/status", "/kill", "/resume", "/close", "/help"):
         assert command in reply.text
-    assert "/close" not in reply.text
     # The menu Telegram shows holds the same commands.
-    assert sorted(c["command"] for c in bot_api.commands) == ["help", "kill", "resume", "status"]
+    assert sorted(c["command"] for c in bot_api.commands) == ["close", "help", "kill", "resume", "status"]
     assert bot_api.unknown_calls == []
 
 
@@ -128,6 +127,6 @@ def test_a_switch_command_sent_while_the_bridge_was_offline_is_not_run(running_b
 
 
 def test_an_unknown_command_in_a_private_chat_points_to_help(running_bot, bot_api):
-    bot_api.message_from(OWNER, "/close")
+    bot_api.message_from(OWNER, "/frobnicate")
     [reply] = bot_api.wait_sent(1)
     assert reply.text == "Unknown command. /help lists the commands."

@@ -1,0 +1,208 @@
+"""Pure rules of the profit & risk manager: daily PnL and its limits, the IM% ladder,
+reduce sizes, TP/SL prices. Plain functions over plain data; no I/O.
+
+Percentages are percent (``Decimal("10")`` = 10 %); money is USDT; quantities are
+base coin; prices are USDT per coin. Everything is ``Decimal``; times are aware UTC.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
+
+from trading.rules import Side
+from trading.rules.rounding import round_qty, round_stop_loss, round_take_profit
+
+HUNDRED = Decimal("100")
+ONE = Decimal("1")
+ZERO = Decimal("0")
+# DailyPnL stores four decimal places.
+PLACES = Decimal("0.0001")
+
+
+# -- daily PnL ------------------------------------------------------------------
+
+
+class DayOutcome(enum.StrEnum):
+    """The same words as ``risk.models.DailyPnL.Outcome``."""
+
+    OPEN = "open"
+    TARGET_HIT = "target_hit"
+    STOP_HIT = "stop_hit"
+
+
+@dataclass(frozen=True, slots=True)
+class DailyFigures:
+    pnl_usdt: Decimal
+    pnl_pct: Decimal
+
+
+def money(value: Decimal) -> Decimal:
+    """An equity figure at the record's four decimals (half-even: a record, not a decision)."""
+    return value.quantize(PLACES, rounding=ROUND_HALF_EVEN)
+
+
+def daily_pnl(*, baseline: Decimal, equity: Decimal) -> DailyFigures:
+    """PnL of ``equity`` against the day's ``baseline``, in USDT and in percent of the baseline.
+
+    Both are cut to four decimals *toward zero*: the stored percent is never further
+    from zero than the true one, so comparing it with the target or the stop can
+    never fire a limit that was not actually reached (9.99996 % stays 9.9999 %).
+    """
+    if baseline <= 0:
+        raise ValueError(f"baseline equity must be positive, got {baseline}")
+    change = equity - baseline
+    return DailyFigures(
+        pnl_usdt=change.quantize(PLACES, rounding=ROUND_DOWN),
+        pnl_pct=(change / baseline * HUNDRED).quantize(PLACES, rounding=ROUND_DOWN),
+    )
+
+
+def day_outcome(*, pnl_pct: Decimal, target_pct: Decimal, stop_pct: Decimal) -> DayOutcome:
+    """Target hit at ``pnl_pct >= +target_pct``, stop hit at ``pnl_pct <= -stop_pct`` (both inclusive)."""
+    if pnl_pct >= target_pct:
+        return DayOutcome.TARGET_HIT
+    if pnl_pct <= -stop_pct:
+        return DayOutcome.STOP_HIT
+    return DayOutcome.OPEN
+
+
+def utc_date(now: datetime) -> date:
+    """The UTC calendar day of an aware time."""
+    if now.tzinfo is None:
+        raise ValueError("naive datetime: pass an aware UTC time")
+    return now.astimezone(UTC).date()
+
+
+def day_start(now: datetime) -> datetime:
+    """00:00 UTC of ``now``'s UTC day."""
+    return datetime.combine(utc_date(now), time(0), tzinfo=UTC)
+
+
+def next_utc_midnight(now: datetime) -> datetime:
+    """The first 00:00 UTC strictly after ``now`` (at exactly midnight: the next one)."""
+    return day_start(now) + timedelta(days=1)
+
+
+# -- initial margin ---------------------------------------------------------------
+
+
+class ImAction(enum.StrEnum):
+    NONE = "none"
+    WARN = "warn"
+    REDUCE = "reduce"
+
+
+def im_action(*, im_pct: Decimal, warn_pct: Decimal, reduce_pct: Decimal) -> ImAction:
+    """``reduce`` at ``im_pct >= reduce_pct``, else ``warn`` at ``im_pct >= warn_pct``, else ``none``."""
+    if im_pct >= reduce_pct:
+        return ImAction.REDUCE
+    if im_pct >= warn_pct:
+        return ImAction.WARN
+    return ImAction.NONE
+
+
+def reduce_qty(*, size: Decimal, fraction: Decimal, qty_step: Decimal, min_order_qty: Decimal) -> Decimal:
+    """How much of a position of ``size`` one IM reduction closes.
+
+    ``size * fraction`` rounded DOWN to ``qty_step`` (never more than asked). When
+    that is below ``min_order_qty`` no order that small exists, so the whole
+    position is closed instead and ``size`` itself is returned: a position too small
+    to cut by a fraction is closed rather than left untouched, because the reduction
+    exists to bring the margin down. A result equal to ``size`` means "close it all".
+    """
+    if size <= 0:
+        raise ValueError(f"position size must be positive, got {size}")
+    if not ZERO < fraction <= ONE:
+        raise ValueError(f"fraction must be in (0, 1], got {fraction}")
+    qty = round_qty(size * fraction, qty_step)
+    if qty < min_order_qty or qty <= 0 or qty >= size:
+        return size
+    return qty
+
+
+# -- TP/SL ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TpSl:
+    """Trigger prices for a whole position. ``take_profit`` is None when it would be <= 0 (a short's
+    take-profit at 100 % or more, which Bybit would read as "no TP")."""
+
+    take_profit: Decimal | None
+    stop_loss: Decimal
+
+
+def tpsl_prices(
+    *,
+    position_side: Side,
+    avg_price: Decimal,
+    take_profit_pct: Decimal,
+    stop_loss_pct: Decimal,
+    tick_size: Decimal,
+) -> TpSl:
+    """TP/SL for a position from its average entry price and the coin's percentages.
+
+    Long: TP ``avg * (1 + tp%)``, SL ``avg * (1 - sl%)``; short: the reverse.
+    Rounded to the tick toward the market (``round_take_profit``/``round_stop_loss``:
+    a long's TP down and SL up, a short's TP up and SL down), as the engine rounds
+    the TP/SL it sends with an entry.
+    """
+    side = Side(position_side)
+    if avg_price <= 0:
+        raise ValueError(f"average price must be positive, got {avg_price}")
+    tp_move = take_profit_pct / HUNDRED
+    sl_move = stop_loss_pct / HUNDRED
+    if side is Side.BUY:
+        take_profit = avg_price * (ONE + tp_move)
+        stop_loss = avg_price * (ONE - sl_move)
+    else:
+        take_profit = max(avg_price * (ONE - tp_move), ZERO)
+        stop_loss = avg_price * (ONE + sl_move)
+    take_profit = round_take_profit(take_profit, tick_size, position_side=side)
+    stop_loss = round_stop_loss(stop_loss, tick_size, position_side=side)
+    return TpSl(take_profit=take_profit if take_profit > 0 else None, stop_loss=stop_loss)
+
+
+def _off(current: Decimal | None, wanted: Decimal | None, tick_size: Decimal) -> bool:
+    if wanted is None:
+        return False  # nothing to enforce (no valid TP exists for this position)
+    if current is None:
+        return True
+    return abs(current - wanted) > tick_size
+
+
+def tpsl_needs_setting(
+    *, take_profit: Decimal | None, stop_loss: Decimal | None, wanted: TpSl, tick_size: Decimal
+) -> bool:
+    """Whether a position showing ``take_profit``/``stop_loss`` (None = not set) needs ``wanted`` set.
+
+    Yes when a leg is missing or off by more than one tick; one tick of difference
+    is tolerated so another rounding of the same level (the engine's, made from the
+    decision price) is not rewritten on every pass.
+    """
+    return _off(take_profit, wanted.take_profit, tick_size) or _off(stop_loss, wanted.stop_loss, tick_size)
+
+
+def tpsl_crossed(*, position_side: Side, wanted: TpSl, last_price: Decimal) -> str | None:
+    """Which level the market has already reached: ``"stop_loss"``, ``"take_profit"`` or None.
+
+    Bybit refuses a TP or SL on the wrong side of the last price (a long's TP must be
+    above it, its SL below), so a level the price has already passed cannot be set;
+    the position is where that TP/SL would have closed it. The stop is named first.
+    """
+    side = Side(position_side)
+    tp, sl = wanted.take_profit, wanted.stop_loss
+    if side is Side.BUY:
+        if sl >= last_price:
+            return "stop_loss"
+        if tp is not None and tp <= last_price:
+            return "take_profit"
+    else:
+        if sl <= last_price:
+            return "stop_loss"
+        if tp is not None and tp >= last_price:
+            return "take_profit"
+    return None

@@ -1,0 +1,68 @@
+"""Celery tasks of the risk manager: thin, each calls one step of ``risk.services``.
+
+The beat (``CELERY_BEAT_SCHEDULE``) runs the daily control and the IM watch every 5 s
+and the TP/SL upkeep every 10 s, each with an ``expires`` of its period: a run that
+waited longer than that in the queue is dropped, the next beat brings a fresh one.
+
+Only the gateway's ``RetryableError`` (rate limit, timeout, 5xx) is retried, and
+briefly; anything else is a bug or a refusal that a retry would repeat.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from celery import shared_task
+from django.utils import timezone
+
+from trading.errors import RetryableError
+
+logger = logging.getLogger(__name__)
+
+_gateway = None
+_gateway_lock = threading.Lock()
+
+
+def _gateway_get():
+    """One prepared gateway per worker process, built on first use.
+
+    Built lazily, after the prefork pool has forked, so no two processes share an
+    HTTP session. A gateway whose ``prepare()`` failed is not kept.
+    """
+    global _gateway
+    if _gateway is None:
+        with _gateway_lock:
+            if _gateway is None:
+                from trading.gateway import BybitGateway
+
+                gateway = BybitGateway.from_settings()
+                gateway.prepare()
+                _gateway = gateway
+    # Bybit revises lot filters twice a month and lists symbols any day: reload once a day.
+    _gateway.instruments.refresh_if_stale()
+    return _gateway
+
+
+_RETRY = {"autoretry_for": (RetryableError,), "retry_backoff": 1, "retry_backoff_max": 5, "max_retries": 2}
+
+
+@shared_task(name="risk.tpsl_upkeep", **_RETRY)
+def tpsl_upkeep() -> dict:
+    from risk.services import tpsl_upkeep_step
+
+    return tpsl_upkeep_step(gateway=_gateway_get(), now=timezone.now()).summary()
+
+
+@shared_task(name="risk.daily_control", **_RETRY)
+def daily_control() -> dict:
+    from risk.services import daily_control_step
+
+    return daily_control_step(gateway=_gateway_get(), now=timezone.now()).summary()
+
+
+@shared_task(name="risk.im_watch", **_RETRY)
+def im_watch() -> dict:
+    from risk.services import im_watch_step
+
+    return im_watch_step(gateway=_gateway_get(), now=timezone.now()).summary()
