@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from controlpanel.redis_client import redis_client
-from tests.support import START_PRICES
+from tests.support import START_PRICES, make_sim_gateway
 
 
 @pytest.fixture(scope="session")
@@ -25,6 +25,12 @@ def sim(sim_server):
     for symbol, price in START_PRICES.items():
         sim_server.set_price(symbol, price)
     return sim_server
+
+
+@pytest.fixture
+def gateway(sim):
+    """A prepared gateway on the (reset) simulator."""
+    return make_sim_gateway(sim)
 
 
 @pytest.fixture

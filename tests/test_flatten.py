@@ -7,20 +7,11 @@ from decimal import Decimal
 import pytest
 
 from trading.flatten import positions_flatten
-from trading.gateway import BybitGateway, OrderType
+from trading.gateway import OrderType
 from trading.models import Decision
 from trading.rules import Side
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db]
-
-
-@pytest.fixture
-def gateway(sim) -> BybitGateway:
-    gateway = BybitGateway(
-        mode="sim", api_key=sim.api_key, api_secret=sim.api_secret, base_url=sim.base_url, timeout=3.0
-    )
-    gateway.prepare()
-    return gateway
 
 
 def open_book(gateway):

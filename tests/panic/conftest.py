@@ -10,7 +10,7 @@ from decimal import Decimal
 import pytest
 
 from tests.telegram.conftest import TOKEN, BotThread, bot_api, telegram_settings  # noqa: F401 (fixtures)
-from trading.gateway import BybitGateway, OrderType
+from trading.gateway import OrderType
 from trading.rules import Side
 
 
@@ -26,15 +26,6 @@ def panic_settings(settings, sim, redis_db):
     settings.PANIC_JOIN_WAIT_S = 15.0
     settings.TELEGRAM_BOT_TOKEN = ""  # alerts off unless a test turns them on
     return settings
-
-
-@pytest.fixture
-def gateway(sim) -> BybitGateway:
-    gateway = BybitGateway(
-        mode="sim", api_key=sim.api_key, api_secret=sim.api_secret, base_url=sim.base_url, timeout=3.0
-    )
-    gateway.prepare()
-    return gateway
 
 
 @pytest.fixture

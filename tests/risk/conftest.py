@@ -6,6 +6,7 @@ from decimal import Decimal
 
 import pytest
 
+from tests.support import make_sim_gateway
 from tests.telegram.bot_api_standin import BotApiStandIn
 from trading.gateway import BybitGateway
 from trading.models import Coin
@@ -17,16 +18,7 @@ OWNER_CHAT = 4343
 @pytest.fixture
 def gateway(sim) -> BybitGateway:
     """A prepared gateway on the (reset) simulator; reads try once so fault tests stay fast."""
-    gateway = BybitGateway(
-        mode="sim",
-        api_key=sim.api_key,
-        api_secret=sim.api_secret,
-        base_url=sim.base_url,
-        timeout=3.0,
-        max_attempts=1,
-    )
-    gateway.prepare()
-    return gateway
+    return make_sim_gateway(sim, max_attempts=1)
 
 
 def coin(symbol: str, *, take_profit_pct: str, stop_loss_pct: str, leverage: int = 10) -> Coin:
