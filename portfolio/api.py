@@ -1,8 +1,6 @@
-from drf_spectacular.utils import extend_schema
 from rest_framework import viewsets
-from rest_framework.decorators import api_view
-from rest_framework.response import Response
 
+from controlpanel.api import singleton_settings_view
 from controlpanel.serializers import CleanModelSerializer
 from portfolio.models import AllowlistEntry, PortfolioSettings
 
@@ -29,13 +27,6 @@ class AllowlistViewSet(viewsets.ModelViewSet):
     lookup_field = "symbol"
 
 
-@extend_schema(request=PortfolioSettingsSerializer, responses=PortfolioSettingsSerializer)
-@api_view(["GET", "PUT", "PATCH"])
-def portfolio_settings(request):
-    instance = PortfolioSettings.load()
-    if request.method == "GET":
-        return Response(PortfolioSettingsSerializer(instance).data)
-    serializer = PortfolioSettingsSerializer(instance, data=request.data, partial=request.method == "PATCH")
-    serializer.is_valid(raise_exception=True)
-    serializer.save()
-    return Response(serializer.data)
+portfolio_settings = singleton_settings_view(
+    PortfolioSettingsSerializer, doc="The portfolio strategy's settings; picked up at its next scan."
+)

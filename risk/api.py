@@ -2,6 +2,7 @@ from drf_spectacular.utils import extend_schema
 from rest_framework.decorators import api_view
 from rest_framework.response import Response
 
+from controlpanel.api import singleton_settings_view
 from controlpanel.serializers import CleanModelSerializer
 from risk.models import DailyPnL, RiskSettings
 
@@ -19,17 +20,10 @@ class DailyPnLSerializer(CleanModelSerializer):
         exclude = ["id"]
 
 
-@extend_schema(request=RiskSettingsSerializer, responses=RiskSettingsSerializer)
-@api_view(["GET", "PUT", "PATCH"])
-def risk_settings(request):
-    """The account guards. PATCH changes some fields; every rule of the admin applies."""
-    instance = RiskSettings.load()
-    if request.method == "GET":
-        return Response(RiskSettingsSerializer(instance).data)
-    serializer = RiskSettingsSerializer(instance, data=request.data, partial=request.method == "PATCH")
-    serializer.is_valid(raise_exception=True)
-    serializer.save()
-    return Response(serializer.data)
+risk_settings = singleton_settings_view(
+    RiskSettingsSerializer,
+    doc="The account guards. PATCH changes some fields; every rule of the admin applies.",
+)
 
 
 @extend_schema(responses=DailyPnLSerializer(many=True))
