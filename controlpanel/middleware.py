@@ -4,12 +4,16 @@ This sits first in the stack, before sessions or auth touch the request: the pan
 the admin, the API and the panic endpoints move money, and by default only this
 machine may reach them. Behind a reverse proxy REMOTE_ADDR is the proxy; the
 README says to keep the proxy on this machine and do auth there too.
+
+Websockets never pass through Django's middleware, so the same check has an ASGI
+twin (``WebsocketClientNetworkMiddleware``), outermost in ``controlpanel.asgi``.
 """
 
 from __future__ import annotations
 
 import ipaddress
 
+from channels.security.websocket import WebsocketDenier
 from django.conf import settings
 from django.http import HttpResponseForbidden
 
@@ -37,3 +41,19 @@ class ClientNetworkMiddleware:
                 content_type="text/plain",
             )
         return self.get_response(request)
+
+
+class WebsocketClientNetworkMiddleware:
+    """ASGI: refuse a websocket handshake from outside ALLOWED_CLIENT_NETWORKS (HTTP 403 from
+    daphne), before the session or the consumer are touched. ``scope["client"]`` is
+    ``[host, port]``, or None (a unix socket): no address, no entry."""
+
+    def __init__(self, application):
+        self.application = application
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "websocket":
+            client = scope.get("client")
+            if not client_allowed(client[0] if client else None):
+                return await WebsocketDenier()(scope, receive, send)
+        return await self.application(scope, receive, send)

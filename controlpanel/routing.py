@@ -1,3 +1,9 @@
-"""Websocket routes. The live dashboard's push consumer joins here (dashboard issue)."""
+"""Websocket routes (mounted in controlpanel.asgi behind the network, origin and session checks)."""
 
-websocket_urlpatterns: list = []
+from django.urls import path
+
+from controlpanel.consumers import DashboardConsumer
+
+websocket_urlpatterns = [
+    path("ws/dashboard/", DashboardConsumer.as_asgi()),
+]

@@ -70,6 +70,8 @@ PANIC_JOIN_WAIT_S = env.float("PANIC_JOIN_WAIT_S", default=60.0)
 # Seconds between heartbeats, and how old the last one may be before a process counts as down.
 HEARTBEAT_INTERVAL_S = env.float("HEARTBEAT_INTERVAL_S", default=5.0)
 HEARTBEAT_TIMEOUT_S = env.float("HEARTBEAT_TIMEOUT_S", default=20.0)
+# How often the live dashboard pushes the account snapshot, health and lock state.
+DASHBOARD_PUSH_INTERVAL_S = env.float("DASHBOARD_PUSH_INTERVAL_S", default=2.0)
 
 # The panel is for its owner on this machine: the client-network middleware refuses
 # other addresses, so the host list itself can stay open.
@@ -198,6 +200,11 @@ CELERY_BEAT_SCHEDULE = {
     "risk-daily-control": {"task": "risk.daily_control", "schedule": 5.0, "options": {"expires": 5.0}},
     "risk-im-watch": {"task": "risk.im_watch", "schedule": 5.0, "options": {"expires": 5.0}},
     "risk-tpsl-upkeep": {"task": "risk.tpsl_upkeep", "schedule": 10.0, "options": {"expires": 10.0}},
+    # Portfolio momentum: the scan step runs a scan only when scan_interval_minutes has passed.
+    "portfolio-scan": {"task": "portfolio.scan", "schedule": 60.0, "options": {"expires": 60.0}},
+    "portfolio-trail": {"task": "portfolio.trail", "schedule": 60.0, "options": {"expires": 60.0}},
+    # The dashboard's account view (risk.snapshot): the web process never calls the exchange.
+    "risk-account-snapshot": {"task": "risk.account_snapshot", "schedule": 2.0, "options": {"expires": 2.0}},
 }
 
 LOGGING = {

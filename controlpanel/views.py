@@ -1,4 +1,4 @@
-"""Project-level pages: the status dashboard and the health endpoint (thin edges)."""
+"""Project-level pages: the live dashboard and the health endpoint (thin edges)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from dataclasses import asdict
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
+from django.http import HttpResponseForbidden
 from django.shortcuts import render
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema, inline_serializer
@@ -14,8 +15,8 @@ from rest_framework.decorators import api_view, authentication_classes, permissi
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
+from controlpanel.dashboard import dashboard_initial
 from controlpanel.heartbeat import health_report
-from trading.models import Coin, Decision, TradingState
 
 
 def _health_payload():
@@ -60,21 +61,20 @@ def health(request):
 
 @login_required
 def dashboard(request):
-    body, status = _health_payload()
-    state = TradingState.load()
-    now = timezone.now()
+    """The live dashboard: server-rendered from the same selector the websocket pushes use.
+
+    Reads the database and Redis only: the account comes from the worker's snapshot,
+    so a page view never waits on (or spends rate limit at) the exchange.
+    """
+    if not request.user.is_staff:
+        return HttpResponseForbidden("The dashboard is for staff users.", content_type="text/plain")
+    data = dashboard_initial(now=timezone.now())
     return render(
         request,
         "controlpanel/dashboard.html",
         {
-            "health": body,
-            "healthy": status == 200,
-            "state": state,
-            "may_trade": state.may_trade(now),
-            "exchange_mode": settings.EXCHANGE_MODE,
-            "liquidation_feed": settings.LIQUIDATION_FEED,
-            "coins_enabled": Coin.objects.filter(enabled=True).count(),
-            "coins_total": Coin.objects.count(),
-            "decisions": Decision.objects.all()[:20],
+            "data": data,
+            "push_interval_s": settings.DASHBOARD_PUSH_INTERVAL_S,
+            "exchange_mode": data["exchange_mode"],
         },
     )

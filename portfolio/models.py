@@ -7,6 +7,7 @@ from decimal import Decimal
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.utils import timezone
 
 from trading.models import POSITIVE, SingletonModel, instrument_errors
 from trading.validators import validate_linear_usdt_symbol
@@ -85,3 +86,126 @@ class AllowlistEntry(models.Model):
             errors = {k: v for k, v in instrument_errors(self.symbol).items() if k == "symbol"}
             if errors:
                 raise ValidationError(errors)
+
+
+class PortfolioState(SingletonModel):
+    """The strategy's own bookkeeping: when the last scan ran (the claim of the next one)."""
+
+    last_scan_at = models.DateTimeField(null=True, blank=True)
+    last_scan_key = models.CharField(max_length=20, blank=True, help_text="The scan's minute, UTC.")
+
+    class Meta:
+        verbose_name = "portfolio state"
+        verbose_name_plural = "portfolio state"
+
+    def __str__(self):
+        return "Portfolio state"
+
+
+class PortfolioPositionQuerySet(models.QuerySet):
+    def active(self):
+        """Positions PM holds or is opening or closing: their symbols are PM-managed."""
+        return self.filter(status__in=PortfolioPosition.ACTIVE_STATUSES)
+
+
+class PortfolioPosition(models.Model):
+    """One long the portfolio strategy opened, from its entry to its exit.
+
+    ``qty`` and ``cost_usdt`` are PM's own share (the sum of its filled legs), never
+    read back from the exchange's position: PM only ever closes what it bought.
+    ``cost_usdt`` is the margin those legs committed at 1x (qty x fill price); the
+    budget counts it.
+    """
+
+    class Status(models.TextChoices):
+        OPENING = "opening"  # entry decided, order sent or about to be
+        OPEN = "open"
+        CLOSING = "closing"  # exit decided, not yet verified flat
+        CLOSED = "closed"
+        FAILED = "failed"  # the entry never filled: nothing was bought
+
+    ACTIVE_STATUSES = (Status.OPENING, Status.OPEN, Status.CLOSING)
+
+    symbol = models.CharField(max_length=30, db_index=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPENING)
+    qty = models.DecimalField(max_digits=30, decimal_places=12, default=Decimal("0"))
+    cost_usdt = models.DecimalField("cost (USDT)", max_digits=24, decimal_places=8, default=Decimal("0"))
+    entry_price = models.DecimalField(max_digits=30, decimal_places=12, null=True, blank=True)
+    adds_made = models.PositiveSmallIntegerField(
+        default=0, help_text="Pyramid adds sent (filled or pending)."
+    )
+    last_add_price = models.DecimalField(
+        max_digits=30, decimal_places=12, null=True, blank=True, help_text="Fill price of the newest leg."
+    )
+    high_water_price = models.DecimalField(
+        max_digits=30, decimal_places=12, null=True, blank=True, help_text="Highest last price since entry."
+    )
+    momentum_pct = models.DecimalField(
+        "momentum % at entry", max_digits=20, decimal_places=8, null=True, blank=True
+    )
+    exit_reason = models.CharField(max_length=40, blank=True)
+    exit_price = models.DecimalField(max_digits=30, decimal_places=12, null=True, blank=True)
+    exit_attempts = models.PositiveSmallIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+    opened_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = PortfolioPositionQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "portfolio position"
+        constraints = [
+            # One live PM position per symbol: a second entry on a held symbol fails here.
+            models.UniqueConstraint(
+                fields=["symbol"],
+                condition=models.Q(status__in=["opening", "open", "closing"]),
+                name="portfolio_one_active_position_per_symbol",
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.symbol} {self.status} {self.qty}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in self.ACTIVE_STATUSES
+
+
+class PortfolioOrder(models.Model):
+    """One order PM sent (or is about to send), by its deterministic ``orderLinkId``.
+
+    The row is written before the order goes out; its unique ``order_link_id`` is what
+    makes a second copy impossible, and a row left ``pending`` (a worker died, the venue
+    did not answer) is settled later by looking the order up on the exchange.
+    """
+
+    class Leg(models.TextChoices):
+        ENTRY = "entry"
+        ADD = "add"
+        EXIT = "exit"
+
+    class Status(models.TextChoices):
+        PENDING = "pending"  # sent or about to be; outcome not yet known
+        FILLED = "filled"
+        FAILED = "failed"  # refused, or never reached the venue: nothing traded
+
+    position = models.ForeignKey(PortfolioPosition, on_delete=models.PROTECT, related_name="orders")
+    leg = models.CharField(max_length=10, choices=Leg.choices)
+    order_link_id = models.CharField(max_length=36, unique=True)
+    qty = models.DecimalField(max_digits=30, decimal_places=12)
+    reference_price = models.DecimalField(max_digits=30, decimal_places=12)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    filled_qty = models.DecimalField(max_digits=30, decimal_places=12, null=True, blank=True)
+    fill_price = models.DecimalField(max_digits=30, decimal_places=12, null=True, blank=True)
+    error = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    settled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "portfolio order"
+
+    def __str__(self):
+        return f"{self.order_link_id} {self.leg} {self.status}"

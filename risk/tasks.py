@@ -1,8 +1,9 @@
 """Celery tasks of the risk manager: thin, each calls one step of ``risk.services``.
 
-The beat (``CELERY_BEAT_SCHEDULE``) runs the daily control and the IM watch every 5 s
-and the TP/SL upkeep every 10 s, each with an ``expires`` of its period: a run that
-waited longer than that in the queue is dropped, the next beat brings a fresh one.
+The beat (``CELERY_BEAT_SCHEDULE``) runs the daily control and the IM watch every 5 s,
+the TP/SL upkeep every 10 s and the dashboard's account snapshot every 2 s, each with an
+``expires`` of its period: a run that waited longer than that in the queue is dropped,
+the next beat brings a fresh one.
 
 Only the gateway's ``RetryableError`` (rate limit, timeout, 5xx) is retried, and
 briefly; anything else is a bug or a refusal that a retry would repeat.
@@ -66,3 +67,11 @@ def im_watch() -> dict:
     from risk.services import im_watch_step
 
     return im_watch_step(gateway=_gateway_get(), now=timezone.now()).summary()
+
+
+@shared_task(name="risk.account_snapshot")
+def account_snapshot() -> dict:
+    """Not retried: the next beat, 2 s later, is the retry."""
+    from risk.snapshot import account_snapshot_publish_step
+
+    return account_snapshot_publish_step(gateway=_gateway_get(), now=timezone.now()).summary()

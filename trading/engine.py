@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import Counter
+from collections import Counter, deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -45,6 +45,8 @@ UNJOURNALED_SKIPS = frozenset({SkipReason.NOT_CONFIGURED})
 # After an order is accepted, the symbol counts as taken until the position shows on
 # a stream or in a reconciliation, at most this long.
 PENDING_ENTRY_MS = 30_000
+# The dashboard's "recent liquidations": this many of the last seen on configured symbols.
+RECENT_LIQUIDATIONS = 50
 
 
 def wall_clock_ms() -> int:
@@ -125,6 +127,9 @@ class LiquidationEngine:
         self.snapshot: AccountSnapshot | None = None  # None until reconciled: no trading before
         self.skip_counts: Counter[str] = Counter()
         self.journal: list[PendingJournal] = []
+        # (seen at ms, event, decision result) of configured symbols, newest last; the
+        # journal flusher publishes them. A bounded deque: the append is O(1) and old ones fall off.
+        self.recent_liquidations: deque[tuple[int, LiquidationEvent, Any]] = deque(maxlen=RECENT_LIQUIDATIONS)
         self.events_seen = 0
         self.entries_sent = 0
         self.entries_answered = 0  # accepted or refused: the exchange answered (or the call failed)
@@ -146,14 +151,17 @@ class LiquidationEngine:
             return
         symbol = event.symbol
         now_ms = self.clock_ms()
+        coin = self.coins.get(symbol)
         result = decide(
             event,
-            coin=self.coins.get(symbol),
+            coin=coin,
             market=self.market.get(symbol),
             account=snapshot,
             instrument=self.instruments.get(symbol),
             now_ms=now_ms,
         )
+        if coin is not None:
+            self.recent_liquidations.append((now_ms, event, result))
         if type(result) is Entry:
             # Mark the symbol before the order is even sent: the next liquidation,
             # a millisecond later, must not enter it again.

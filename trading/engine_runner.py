@@ -24,13 +24,15 @@ from django.conf import settings
 from django.db import close_old_connections
 
 from trading import feeds
-from trading.engine import AccountView, LiquidationEngine, journal_rows
+from trading.engine import RECENT_LIQUIDATIONS, AccountView, LiquidationEngine, journal_rows
 from trading.errors import GatewayError
 from trading.gateway import BybitGateway, ExchangeMode
 
 logger = logging.getLogger(__name__)
 
 STATS_KEY = "controlpanel:engine:stats"
+# The engine's recent liquidations on configured symbols, JSON rows, oldest first, capped.
+LIQUIDATIONS_KEY = "controlpanel:engine:liquidations"
 DASHBOARD_GROUP = "dashboard"  # the Channels group the live dashboard listens on
 BYBIT_PUBLIC = {
     ExchangeMode.DEMO: "wss://stream.bybit.com/v5/public/linear",  # demo has no public stream of its own
@@ -117,6 +119,7 @@ class EngineRunner:
         self.ready = asyncio.Event()
         self._feeds: list[feeds.WebsocketFeed] = []
         self._market_connects = 0
+        self._last_liquidation_published = None  # the newest recent_liquidations entry already published
 
     @classmethod
     def from_settings(cls, **options) -> EngineRunner:
@@ -338,15 +341,32 @@ class EngineRunner:
         from trading.services import decisions_record
 
         pending = self.engine.take_journal()
+        liquidations = self._take_new_liquidations()
         stats = json.dumps(self.engine.stats())
         if pending:
             await asyncio.to_thread(_db, decisions_record, journal_rows(pending))
             await self._push_to_dashboard(pending)
         await asyncio.to_thread(redis_client().set, STATS_KEY, stats)
+        if liquidations:
+            await asyncio.to_thread(_liquidations_store, liquidations)
+            await self._group_send({"type": "liquidations", "liquidations": liquidations})
+
+    def _take_new_liquidations(self) -> list[dict]:
+        """The engine's recent liquidations not yet published, oldest first, as dashboard rows.
+
+        Runs on the loop, like the hot path that appends, so the deque cannot change meanwhile."""
+        recent = self.engine.recent_liquidations
+        if not recent or recent[-1] is self._last_liquidation_published:
+            return []
+        new = []
+        for entry in reversed(recent):
+            if entry is self._last_liquidation_published:
+                break
+            new.append(entry)
+        self._last_liquidation_published = recent[-1]
+        return [liquidation_row(*entry) for entry in reversed(new)]
 
     async def _push_to_dashboard(self, pending) -> None:
-        from channels.layers import get_channel_layer
-
         decisions = [
             {
                 "at_ms": p.at_ms,
@@ -359,12 +379,17 @@ class EngineRunner:
             }
             for p in pending
         ]
+        await self._group_send({"type": "journal.decisions", "decisions": decisions})
+
+    async def _group_send(self, message: dict) -> None:
+        from channels.layers import get_channel_layer
+
         try:
-            await get_channel_layer().group_send(
-                DASHBOARD_GROUP, {"type": "journal.decisions", "decisions": decisions}
+            await get_channel_layer().group_send(DASHBOARD_GROUP, message)
+        except Exception as error:  # the record is written; a missed push only delays the page
+            logger.warning(
+                "engine_dashboard_push_failed type=%s error=%s", message["type"], type(error).__name__
             )
-        except Exception as error:  # the journal is written; a missed push only delays the page
-            logger.warning("engine_dashboard_push_failed error=%s", type(error).__name__)
 
     async def run(self, stop: asyncio.Event) -> None:
         if not await self.start(stop):
@@ -389,6 +414,35 @@ class EngineRunner:
             await asyncio.to_thread(self.engine.order_executor.shutdown, wait=True)
             await asyncio.sleep(0)
             await self.flush_journal()
+
+
+def liquidation_row(seen_ms: int, event, result) -> dict:
+    """A recent liquidation for the dashboard: what was liquidated and what the engine made of it."""
+    reason = getattr(result, "reason", None)  # an Entry has none
+    bybit_price, vwap = getattr(result, "price", None), getattr(result, "vwap", None)
+    return {
+        "at_ms": seen_ms,
+        "event_ms": event.event_time,
+        "symbol": event.symbol,
+        "side": event.liquidated_side,
+        "price": str(event.price),
+        "qty": str(event.qty),
+        "notional": str(event.notional),
+        "source": event.source,
+        "bybit_price": None if bybit_price is None else str(bybit_price),
+        "vwap": None if vwap is None else str(vwap),
+        "result": "entry" if reason is None else str(reason),
+    }
+
+
+def _liquidations_store(rows: list[dict]) -> None:
+    """Append to the Redis list and keep the newest RECENT_LIQUIDATIONS, in one transaction."""
+    from controlpanel.redis_client import redis_client
+
+    with redis_client().pipeline(transaction=True) as pipe:
+        pipe.rpush(LIQUIDATIONS_KEY, *(json.dumps(row) for row in rows))
+        pipe.ltrim(LIQUIDATIONS_KEY, -RECENT_LIQUIDATIONS, -1)
+        pipe.execute()
 
 
 async def engine_main(stop: asyncio.Event) -> None:

@@ -8,7 +8,9 @@ from telegram_bridge.bot import BotTokenRejected, PollingStopped, bot_main
 
 
 class Command(BaseCommand):
-    help = "Run the Telegram bridge (python-telegram-bot, long polling): /status, /kill, /resume, /close, /help."
+    help = (
+        "Run the Telegram bridge (python-telegram-bot, long polling): /status, /kill, /resume, /close, /help."
+    )
 
     def handle(self, *args, **options):
         if not settings.TELEGRAM_BOT_TOKEN:

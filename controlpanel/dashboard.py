@@ -1,0 +1,424 @@
+"""What the live dashboard shows, read from the database and Redis (never the exchange).
+
+One selector for the first paint (``dashboard_initial``, the view renders it) and the
+pushes (``dashboard_snapshot``, the websocket consumer sends it every 2 s), so the
+page and its live updates always agree. Plain JSON-ready dicts: decimals are strings,
+already rounded for people where a row says ``*_text``; times are epoch ms (UTC) plus,
+where the page prints them, UTC text.
+
+Sources:
+- the account (equity, IM %, positions, open orders): the worker's snapshot in Redis
+  (``risk.snapshot``), with its age, so a stopped worker shows as a stale snapshot;
+- daily PnL: today's ``DailyPnL`` row against ``RiskSettings``'s target and stop;
+- lock state: ``TradingState``; health: the heartbeats;
+- the engine: its stats and recent liquidations in Redis, its decisions in the journal.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+
+from django.conf import settings
+
+from controlpanel.heartbeat import health_report
+from controlpanel.redis_client import redis_client
+from risk.models import DailyPnL, RiskSettings
+from risk.rules import day_start, im_action, utc_date
+from risk.snapshot import ACCOUNT_SNAPSHOT_ERROR_KEY, ACCOUNT_SNAPSHOT_KEY, EQUITY_SAMPLES_KEY
+from trading.engine_runner import LIQUIDATIONS_KEY, STATS_KEY
+from trading.models import Coin, Decision, TradingState
+
+logger = logging.getLogger(__name__)
+
+# The worker publishes every 2 s: older than this, the page says the figures are stale.
+ACCOUNT_STALE_S = 10.0
+RECENT_DECISIONS = 30
+DAILY_HISTORY_DAYS = 30
+CENTS = Decimal("0.01")
+HUNDRED = Decimal("100")
+
+
+# -- formatting for people (both the template and the page's script print these) --------
+
+
+def _decimal(value) -> Decimal | None:
+    if value is None or value == "":
+        return None
+    try:
+        return Decimal(str(value))
+    except InvalidOperation:
+        return None
+
+
+def money_text(value, *, signed: bool = False) -> str:
+    """USDT for people: two decimals (half-even), thousands separated; "" when unknown."""
+    number = _decimal(value)
+    if number is None:
+        return ""
+    if not number.is_finite():
+        return str(number)
+    text = f"{number.quantize(CENTS, rounding=ROUND_HALF_EVEN):,}"
+    return f"+{text}" if signed and number > 0 else text
+
+
+def pct_text(value, *, signed: bool = False) -> str:
+    """A percentage for people, two decimals ("12.35"); infinite IM % as "∞"."""
+    number = _decimal(value)
+    if number is None:
+        return ""
+    if not number.is_finite():
+        return "∞"
+    text = str(number.quantize(CENTS, rounding=ROUND_HALF_EVEN))
+    return f"+{text}" if signed and number > 0 else text
+
+
+def _plain(value: Decimal | None) -> str | None:
+    """A settings decimal without trailing zeros ("10", "2.5")."""
+    if value is None:
+        return None
+    text = format(value, "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def utc_text(moment: datetime | None, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
+    return "" if moment is None else moment.astimezone(UTC).strftime(fmt)
+
+
+def _ms(moment: datetime | None) -> int | None:
+    # round, not int: the engine's rows are stored from whole ms, and a float product
+    # like 1735689600123.9999 must read back as the same ms the push carried.
+    return None if moment is None else round(moment.timestamp() * 1000)
+
+
+def _time_text_ms(ms: int | None) -> str:
+    return "" if ms is None else datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%H:%M:%S")
+
+
+# -- Redis --------------------------------------------------------------------------------
+
+
+@dataclass
+class RedisReads:
+    """Everything the dashboard reads from Redis, in one round trip (None: missing or Redis down)."""
+
+    snapshot: dict | None = None
+    snapshot_error: dict | None = None
+    engine_stats: dict | None = None
+    latest_sample: str | None = None
+    liquidations: list[str] | None = None
+    equity_samples: list[str] | None = None
+    error: str = ""
+
+
+def _json(raw: str | None):
+    if not raw:
+        return None
+    try:
+        return json.loads(raw)
+    except (TypeError, ValueError):
+        return None  # a corrupt value reads as missing; it must not break the page
+
+
+def redis_reads(*, full: bool) -> RedisReads:
+    """``full`` adds what only the first paint needs (the liquidation list, today's samples)."""
+    try:
+        with redis_client().pipeline(transaction=False) as pipe:
+            pipe.get(ACCOUNT_SNAPSHOT_KEY)
+            pipe.get(ACCOUNT_SNAPSHOT_ERROR_KEY)
+            pipe.get(STATS_KEY)
+            pipe.lindex(EQUITY_SAMPLES_KEY, -1)
+            if full:
+                pipe.lrange(LIQUIDATIONS_KEY, 0, -1)
+                pipe.lrange(EQUITY_SAMPLES_KEY, 0, -1)
+            values = pipe.execute()
+    except Exception as error:  # Redis down: the page says so instead of failing
+        logger.warning("dashboard_redis_unavailable error=%s", type(error).__name__)
+        return RedisReads(error=f"redis unavailable ({type(error).__name__})")
+    reads = RedisReads(
+        snapshot=_json(values[0]),
+        snapshot_error=_json(values[1]),
+        engine_stats=_json(values[2]),
+        latest_sample=values[3],
+    )
+    if full:
+        reads.liquidations, reads.equity_samples = values[4], values[5]
+    return reads
+
+
+# -- the parts ----------------------------------------------------------------------------
+
+
+def account_view(*, snapshot: dict | None, error: dict | None, now: datetime) -> dict:
+    """The worker's account snapshot with its age, and display text for the money."""
+    if snapshot is None:
+        return {
+            "available": False,
+            "error": (error or {}).get("error", ""),
+            "positions": [],
+            "open_orders": [],
+        }
+    age_s = max(0.0, (_ms(now) - snapshot["at_ms"]) / 1000)
+    positions = [
+        {
+            **row,
+            "unrealised_pnl_text": money_text(row.get("unrealised_pnl"), signed=True),
+            "position_value_text": money_text(row.get("position_value")),
+        }
+        for row in snapshot.get("positions", [])
+    ]
+    orders = [
+        {
+            **row,
+            "created_text": _time_text_ms(row.get("created_ms")),
+            # Bybit's position TP/SL (tpslMode Full) carry qty 0: they close whatever is open.
+            "qty_text": "position"
+            if row.get("stop_order_type") and _decimal(row.get("qty")) == 0
+            else (row.get("qty") or ""),
+        }
+        for row in snapshot.get("open_orders", [])
+    ]
+    return {
+        "available": True,
+        "at_ms": snapshot["at_ms"],
+        "at_text": _time_text_ms(snapshot["at_ms"]),
+        "age_s": round(age_s, 1),
+        "stale": age_s > ACCOUNT_STALE_S,
+        "error": (error or {}).get("error", ""),
+        "equity": snapshot.get("equity"),
+        "equity_text": money_text(snapshot.get("equity")),
+        "wallet_balance_text": money_text(snapshot.get("wallet_balance")),
+        "available_balance_text": money_text(snapshot.get("available_balance")),
+        "initial_margin_text": money_text(snapshot.get("initial_margin")),
+        "unrealised_pnl_text": money_text(snapshot.get("unrealised_pnl"), signed=True),
+        "im_pct": snapshot.get("im_pct"),
+        "positions": positions,
+        "open_orders": orders,
+    }
+
+
+def daily_view(*, risk: RiskSettings, day: DailyPnL | None, today) -> dict:
+    """Today's PnL against the target and the stop, in % of the baseline and in equity."""
+    view = {
+        "date": today.isoformat(),
+        "target_pct": _plain(risk.daily_target_pct),
+        "stop_pct": _plain(risk.daily_stop_pct),
+        "available": day is not None,
+    }
+    if day is None:
+        return view
+    baseline = day.baseline_equity
+    target_equity = baseline * (1 + risk.daily_target_pct / HUNDRED)
+    stop_equity = baseline * (1 - risk.daily_stop_pct / HUNDRED)
+    return {
+        **view,
+        "baseline": str(baseline),
+        "baseline_text": money_text(baseline),
+        "equity_text": money_text(day.last_equity),
+        "high_text": money_text(day.high_equity),
+        "low_text": money_text(day.low_equity),
+        "pnl_usdt_text": money_text(day.pnl_usdt, signed=True),
+        "pnl_pct": str(day.pnl_pct),
+        "pnl_pct_text": pct_text(day.pnl_pct, signed=True),
+        "target_equity": str(target_equity),
+        "target_equity_text": money_text(target_equity),
+        "stop_equity": str(stop_equity),
+        "stop_equity_text": money_text(stop_equity),
+        # How far each limit still is, in percentage points of the baseline.
+        "to_target_pct_text": pct_text(risk.daily_target_pct - day.pnl_pct),
+        "to_stop_pct_text": pct_text(day.pnl_pct + risk.daily_stop_pct),
+        "outcome": day.outcome,
+        "updated_text": utc_text(day.updated_at, "%H:%M:%S"),
+    }
+
+
+def im_view(*, risk: RiskSettings, im_pct) -> dict:
+    number = _decimal(im_pct)
+    view = {
+        "pct": None if number is None else str(number),
+        "pct_text": pct_text(number),
+        "warn_pct": _plain(risk.im_warn_pct),
+        "reduce_pct": _plain(risk.im_reduce_pct),
+        "level": "unknown",
+    }
+    if number is not None:
+        level = im_action(im_pct=number, warn_pct=risk.im_warn_pct, reduce_pct=risk.im_reduce_pct)
+        view["level"] = level.value
+    return view
+
+
+def lock_view(*, state: TradingState, now: datetime) -> dict:
+    disabled = state.is_disabled(now)
+    return {
+        "may_trade": state.may_trade(now),
+        "panic_locked": state.panic_locked,
+        "panic_since_text": utc_text(state.panic_since),
+        "panic_reason": state.panic_reason,
+        "halted": state.halted,
+        "halted_by": state.halted_by,
+        "halted_since_text": utc_text(state.halted_since),
+        "disabled": disabled,
+        "disabled_until_text": utc_text(state.disabled_until, "%Y-%m-%d %H:%M") if disabled else "",
+        "disabled_reason": state.disabled_reason if disabled else "",
+    }
+
+
+def health_view() -> dict:
+    try:
+        processes = health_report()
+    except Exception as error:  # Redis down
+        return {"status": "down", "error": f"redis unavailable ({type(error).__name__})", "processes": []}
+    healthy = all(p.alive for p in processes if p.required)
+    return {
+        "status": "ok" if healthy else "degraded",
+        "error": "",
+        "processes": [
+            {
+                "name": p.name,
+                "required": p.required,
+                "alive": p.alive,
+                "last_heartbeat_text": utc_text(p.last_heartbeat) or "never",
+                "age_text": "" if p.age_s is None else f"{p.age_s:.1f} s",
+                "pid": p.pid or "",
+                "host": p.host or "",
+            }
+            for p in processes
+        ],
+    }
+
+
+def engine_view(stats: dict | None) -> dict:
+    """The engine's figures (written with each journal flush); skip counts, largest first."""
+    if not stats:
+        return {"available": False, "skips": []}
+    skips = sorted((stats.get("skips") or {}).items(), key=lambda item: (-item[1], item[0]))
+    return {
+        "available": True,
+        "ready": bool(stats.get("ready")),
+        "coins": stats.get("coins"),
+        "entries_sent": stats.get("entries_sent", 0),
+        "orders_in_flight": stats.get("orders_in_flight", 0),
+        "skips": [{"reason": reason, "count": count} for reason, count in skips],
+        "skips_total": sum(count for _, count in skips),
+    }
+
+
+def decision_row(decision: Decision) -> dict:
+    return {
+        "id": decision.id,
+        "at_ms": _ms(decision.created_at),
+        "time_text": utc_text(decision.created_at, "%H:%M:%S"),
+        "strategy": decision.strategy,
+        "symbol": decision.symbol,
+        "action": decision.action,
+        "outcome": decision.outcome,
+        "reason_code": decision.reason_code,
+        "order_link_id": decision.order_link_id,
+    }
+
+
+def decisions_recent(*, limit: int = RECENT_DECISIONS) -> list[dict]:
+    """The journal's newest rows, newest first."""
+    return [decision_row(d) for d in Decision.objects.order_by("-id")[:limit]]
+
+
+def decisions_after(*, after_id: int, limit: int = RECENT_DECISIONS) -> list[dict]:
+    """Rows journaled since ``after_id`` by everyone but the engine (its own arrive pushed
+    by the engine the moment it writes them), newest first."""
+    rows = (
+        Decision.objects.filter(id__gt=after_id)
+        .exclude(strategy=Decision.Strategy.LIQUIDATION)
+        .order_by("-id")[:limit]
+    )
+    return [decision_row(d) for d in rows]
+
+
+def _sample(raw: str) -> list | None:
+    """``"<ms> <equity>"`` -> ``[ms, "equity"]``."""
+    try:
+        ms, equity = raw.split(" ", 1)
+        return [int(ms), equity]
+    except (AttributeError, ValueError):
+        return None
+
+
+def equity_samples_today(raw: list[str] | None, *, now: datetime) -> list[list]:
+    since_ms = _ms(day_start(now))
+    samples = (_sample(item) for item in raw or [])
+    return [s for s in samples if s is not None and s[0] >= since_ms]
+
+
+def daily_history(*, days: int = DAILY_HISTORY_DAYS) -> list[dict]:
+    """The last ``days`` DailyPnL rows, oldest first (the chart's order)."""
+    rows = list(DailyPnL.objects.order_by("-date")[:days])
+    return [
+        {
+            "date": row.date.isoformat(),
+            "pnl_pct": str(row.pnl_pct),
+            "pnl_usdt": str(row.pnl_usdt),
+            "last_equity": str(row.last_equity),
+            "outcome": row.outcome,
+        }
+        for row in reversed(rows)
+    ]
+
+
+def liquidations_recent(raw: list[str] | None) -> list[dict]:
+    """The engine's list is oldest first; the page shows newest first."""
+    rows = (_json(item) for item in reversed(raw or []))
+    return [
+        {
+            **row,
+            "time_text": _time_text_ms(row.get("at_ms")),
+            "notional_text": money_text(row.get("notional")),
+        }
+        for row in rows
+        if isinstance(row, dict)
+    ]
+
+
+# -- the two entry points -----------------------------------------------------------------
+
+
+def dashboard_snapshot(*, now: datetime, reads: RedisReads | None = None) -> dict:
+    """The live part, pushed every ``DASHBOARD_PUSH_INTERVAL_S``."""
+    reads = reads or redis_reads(full=False)
+    risk = RiskSettings.load()
+    today = utc_date(now)
+    account = account_view(snapshot=reads.snapshot, error=reads.snapshot_error, now=now)
+    return {
+        "at_ms": _ms(now),
+        "redis_error": reads.error,
+        "account": account,
+        "daily": daily_view(risk=risk, day=DailyPnL.objects.filter(date=today).first(), today=today),
+        "im": im_view(risk=risk, im_pct=account.get("im_pct")),
+        "lock": lock_view(state=TradingState.load(), now=now),
+        "health": health_view(),
+        "engine": engine_view(reads.engine_stats),
+        "equity_sample": _sample(reads.latest_sample) if reads.latest_sample else None,
+    }
+
+
+def dashboard_initial(*, now: datetime) -> dict:
+    """The first paint (and a reconnect's refresh): the live part, plus the journal, the
+    liquidations and the charts' history."""
+    reads = redis_reads(full=True)
+    data = dashboard_snapshot(now=now, reads=reads)
+    decisions = decisions_recent()
+    data.update(
+        {
+            "exchange_mode": settings.EXCHANGE_MODE,
+            "liquidation_feed": settings.LIQUIDATION_FEED,
+            "coins_enabled": Coin.objects.filter(enabled=True).count(),
+            "coins_total": Coin.objects.count(),
+            "decisions": decisions,
+            "last_decision_id": max((d["id"] for d in decisions), default=0),
+            "liquidations": liquidations_recent(reads.liquidations),
+            "equity_samples": equity_samples_today(reads.equity_samples, now=now),
+            "daily_history": daily_history(),
+        }
+    )
+    return data
