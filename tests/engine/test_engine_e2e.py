@@ -71,6 +71,16 @@ def wait_until(predicate, timeout_s: float = 5, step_s: float = 0.02, what: str 
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def wait_for_liquidation_stream(sim, thread: EngineThread) -> None:
+    """`ready` means reconciled, not subscribed: a liquidation injected before the venue has
+    registered the engine's stream connection would be lost, as it would be live."""
+    wait_until(lambda: thread.runner.liquidation_feed.stats.connected, what="the liquidation stream")
+    wait_until(
+        lambda: any("forceOrder" in path and count for path, count in sim.state()["connections"].items()),
+        what="the venue to register the stream",
+    )
+
+
 def make_runner(sim) -> EngineRunner:
     gateway = BybitGateway(
         mode="sim", api_key=sim.api_key, api_secret=sim.api_secret, base_url=sim.base_url, timeout=3.0
@@ -108,6 +118,7 @@ def btc_coin(db):
 @pytest.fixture
 def engine_thread(sim, btc_coin, redis_db):
     thread = EngineThread(make_runner(sim)).start()
+    wait_for_liquidation_stream(sim, thread)
     yield thread
     if thread.thread.is_alive():
         thread.stop()
@@ -237,11 +248,19 @@ def test_a_restart_with_an_open_position_reconciles_and_does_not_reenter(sim, en
     restarted = EngineThread(make_runner(sim)).start()
     try:
         assert "BTCUSDT" in restarted.engine.account.positions, "reconciled from the exchange before trading"
+        wait_for_liquidation_stream(sim, restarted)
         move_price(sim, restarted.engine, "BTCUSDT", "94000.00")
-        sim.liquidation("BTCUSDT", "SELL", "94000", "0.5")
+
+        def skipped_after_a_liquidation():
+            sim.liquidation("BTCUSDT", "SELL", "94000", "0.5")
+            return wait_until(
+                lambda: Decision.objects.filter(reason_code="already_in_position").exists(),
+                timeout_s=0.5,
+                what="the skip",
+            )
+
         wait_until(
-            lambda: Decision.objects.filter(reason_code="already_in_position").exists(),
-            what="the skip after restart",
+            lambda: _try(skipped_after_a_liquidation), timeout_s=10, step_s=0, what="the skip after restart"
         )
         assert len(entry_orders(sim)) == 1
     finally:
