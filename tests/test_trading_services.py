@@ -13,8 +13,8 @@ from controlpanel.config_files import config_import
 from trading.instruments import Instrument as VenueInstrument
 from trading.models import Coin, Decision, Instrument, TradingState
 from trading.services import (
-    EVENTS_CHANNEL,
     TRADING_STATE_KEY,
+    events_channel,
     instruments_store,
     trading_disable_until,
     trading_enable,
@@ -26,7 +26,7 @@ from trading.services import (
 @pytest.fixture
 def events(redis_db):
     pubsub = redis_db.pubsub()
-    pubsub.subscribe(EVENTS_CHANNEL)
+    pubsub.subscribe(events_channel())
     pubsub.get_message(timeout=1)  # the subscribe confirmation
 
     def received():
@@ -133,3 +133,11 @@ def test_old_skips_are_pruned_but_orders_and_failures_stay():
         )
     assert journal_prune(keep_skipped_days=30, now=now) == 1
     assert sorted(Decision.objects.values_list("outcome", flat=True)) == ["failed", "skipped", "taken"]
+
+
+def test_the_events_channel_names_the_redis_database(settings):
+    from controlpanel.redis_client import redis_client
+    from trading.services import events_channel
+
+    db = redis_client().connection_pool.connection_kwargs.get("db", 0)
+    assert events_channel() == f"controlpanel:events:{db}"

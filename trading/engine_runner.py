@@ -280,13 +280,13 @@ class EngineRunner:
         import redis.asyncio as aioredis
 
         from trading.selectors import TradingFlags
-        from trading.services import EVENTS_CHANNEL
+        from trading.services import events_channel
 
         while not stop.is_set():
             client = aioredis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2)
             try:
                 async with client.pubsub() as pubsub:
-                    await pubsub.subscribe(EVENTS_CHANNEL)
+                    await pubsub.subscribe(events_channel())
                     # Anything missed while (re)subscribing is picked up by a full reload.
                     await self._load_config()
                     while not stop.is_set():

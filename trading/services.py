@@ -2,7 +2,7 @@
 
 The database is the record; Redis carries each change to the engine at once:
 - `controlpanel:trading_state` holds the switches as JSON (read at engine start),
-- a message on the `controlpanel:events` channel tells subscribers something changed
+- a message on the `controlpanel:events:<db>` channel tells subscribers something changed
   (`trading_state` within milliseconds, `config` when coins or settings were edited).
 Messages are published on commit, so no process ever acts on a change that rolled back.
 """
@@ -22,7 +22,19 @@ from trading.models import Decision, Instrument, TradingState
 
 logger = logging.getLogger(__name__)
 
-EVENTS_CHANNEL = "controlpanel:events"
+EVENTS_CHANNEL_PREFIX = "controlpanel:events"
+
+
+def events_channel() -> str:
+    """The pub/sub channel of this panel's Redis database.
+
+    Redis pub/sub ignores database numbers: without the number in the name, a test run
+    on database 15 would halt a panel running on database 0 of the same server.
+    """
+    db = redis_client().connection_pool.connection_kwargs.get("db", 0)
+    return f"{EVENTS_CHANNEL_PREFIX}:{db}"
+
+
 TRADING_STATE_KEY = "controlpanel:trading_state"
 
 
@@ -49,7 +61,7 @@ def events_publish(kind: str, payload: dict | None = None) -> None:
     client = redis_client()
     if kind == "trading_state" and payload is not None:
         client.set(TRADING_STATE_KEY, json.dumps(payload))
-    client.publish(EVENTS_CHANNEL, message)
+    client.publish(events_channel(), message)
 
 
 def trading_state_publish(state: TradingState | None = None) -> None:

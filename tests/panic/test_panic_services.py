@@ -16,18 +16,18 @@ from tests.telegram.conftest import DESK, OWNER
 from trading.gateway import OrderType
 from trading.models import Decision, TradingState
 from trading.rules import Side
-from trading.services import EVENTS_CHANNEL, TRADING_STATE_KEY
+from trading.services import TRADING_STATE_KEY, events_channel
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 
 class EventListener:
-    """Subscribes to controlpanel:events; on the first trading_state message, snapshots the exchange."""
+    """Subscribes to the events channel; on the first trading_state message, snapshots the exchange."""
 
     def __init__(self, redis_db, sim):
         self.sim = sim
         self.pubsub = redis_db.pubsub()
-        self.pubsub.subscribe(EVENTS_CHANNEL)
+        self.pubsub.subscribe(events_channel())
         assert self.pubsub.get_message(timeout=2)["type"] == "subscribe"
         self.messages: list[dict] = []
         self.positions_when_locked: list | None = None
