@@ -12,38 +12,14 @@ briefly; anything else is a bug or a refusal that a retry would repeat.
 from __future__ import annotations
 
 import logging
-import threading
 
 from celery import shared_task
 from django.utils import timezone
 
 from trading.errors import RetryableError
+from trading.worker_gateway import worker_gateway
 
 logger = logging.getLogger(__name__)
-
-_gateway = None
-_gateway_lock = threading.Lock()
-
-
-def _gateway_get():
-    """One prepared gateway per worker process, built on first use.
-
-    Built lazily, after the prefork pool has forked, so no two processes share an
-    HTTP session. A gateway whose ``prepare()`` failed is not kept.
-    """
-    global _gateway
-    if _gateway is None:
-        with _gateway_lock:
-            if _gateway is None:
-                from trading.gateway import BybitGateway
-
-                gateway = BybitGateway.from_settings()
-                gateway.prepare()
-                _gateway = gateway
-    # Bybit revises lot filters twice a month and lists symbols any day: reload once a day.
-    _gateway.instruments.refresh_if_stale()
-    return _gateway
-
 
 _RETRY = {"autoretry_for": (RetryableError,), "retry_backoff": 1, "retry_backoff_max": 5, "max_retries": 2}
 
@@ -52,21 +28,21 @@ _RETRY = {"autoretry_for": (RetryableError,), "retry_backoff": 1, "retry_backoff
 def tpsl_upkeep() -> dict:
     from risk.services import tpsl_upkeep_step
 
-    return tpsl_upkeep_step(gateway=_gateway_get(), now=timezone.now()).summary()
+    return tpsl_upkeep_step(gateway=worker_gateway(), now=timezone.now()).summary()
 
 
 @shared_task(name="risk.daily_control", **_RETRY)
 def daily_control() -> dict:
     from risk.services import daily_control_step
 
-    return daily_control_step(gateway=_gateway_get(), now=timezone.now()).summary()
+    return daily_control_step(gateway=worker_gateway(), now=timezone.now()).summary()
 
 
 @shared_task(name="risk.im_watch", **_RETRY)
 def im_watch() -> dict:
     from risk.services import im_watch_step
 
-    return im_watch_step(gateway=_gateway_get(), now=timezone.now()).summary()
+    return im_watch_step(gateway=worker_gateway(), now=timezone.now()).summary()
 
 
 @shared_task(name="risk.account_snapshot")
@@ -74,4 +50,4 @@ def account_snapshot() -> dict:
     """Not retried: the next beat, 2 s later, is the retry."""
     from risk.snapshot import account_snapshot_publish_step
 
-    return account_snapshot_publish_step(gateway=_gateway_get(), now=timezone.now()).summary()
+    return account_snapshot_publish_step(gateway=worker_gateway(), now=timezone.now()).summary()

@@ -11,9 +11,9 @@ from trading.services import instruments_store, journal_prune
 )
 def refresh_instruments() -> int:
     """Daily (and at start): the instrument table that coin validation reads."""
-    from trading.gateway import BybitGateway
+    from trading.worker_gateway import worker_gateway
 
-    return instruments_store(BybitGateway.from_settings().fetch_instruments())
+    return instruments_store(worker_gateway().fetch_instruments())
 
 
 @shared_task(name="trading.prune_journal")

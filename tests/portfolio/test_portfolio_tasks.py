@@ -11,6 +11,7 @@ from controlpanel.celery import app
 from portfolio import tasks
 from portfolio.models import PortfolioPosition
 from tests.portfolio.conftest import allow, prices
+from trading import worker_gateway as worker_gateway_module
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -35,7 +36,9 @@ def test_the_scan_and_trail_tasks_run_their_steps_in_a_worker(sim, pm, redis_db,
     settings.EXCHANGE_MODE = "sim"
     settings.SIM_BASE_URL = sim.base_url
     settings.SIM_API_KEY, settings.SIM_API_SECRET = sim.api_key, sim.api_secret
-    monkeypatch.setattr(tasks, "_gateway", None)  # the worker builds its own, from these settings
+    monkeypatch.setattr(
+        worker_gateway_module, "_gateway", None
+    )  # the worker builds its own, from these settings
     allow("XRPUSDT")
     prices(sim, XRPUSDT="2.7500")
 
@@ -52,4 +55,6 @@ def test_the_scan_and_trail_tasks_run_their_steps_in_a_worker(sim, pm, redis_db,
             time.sleep(0.05)
 
     assert sim.state()["positions"] == []
-    assert tasks._gateway is not None and tasks._gateway.base_url == sim.base_url  # cached for the next run
+    assert (
+        worker_gateway_module._gateway is not None and worker_gateway_module._gateway.base_url == sim.base_url
+    )  # cached for the next run
