@@ -78,10 +78,15 @@ def wait_for_http(url: str, timeout_s: float = 30) -> None:
 
 
 @contextmanager
-def running_web(tmp_path: Path, redis_url: str):
-    """daphne serving the project on a free port, on a fresh migrated SQLite database."""
-    env = process_env(tmp_path / "web.sqlite3", REDIS_URL=redis_url, CONTROLPANEL_PROCESS="web")
+def running_web(tmp_path: Path, redis_url: str, *, setup: tuple[str, ...] = (), **extra_env: str):
+    """daphne serving the project on a free port, on a fresh migrated SQLite database.
+
+    `setup`: Python snippets run with `manage.py shell -c` before the server starts
+    (users, seed rows); `extra_env`: more environment for the web process."""
+    env = process_env(tmp_path / "web.sqlite3", REDIS_URL=redis_url, CONTROLPANEL_PROCESS="web", **extra_env)
     manage(env, "migrate", "--noinput", "-v0")
+    for snippet in setup:
+        manage(env, "shell", "-c", snippet)
     port = free_port()
     server = subprocess.Popen(
         [

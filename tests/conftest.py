@@ -34,6 +34,22 @@ def gateway(sim):
 
 
 @pytest.fixture
+def chromium():
+    """Debian's headless Chromium under Playwright (a test tool's own browser download fails here)."""
+    from tests.browser import CHROMIUM_FLAGS, chromium_path
+
+    executable = chromium_path()
+    if executable is None:
+        pytest.skip("Debian's chromium is not installed (.ci/run installs it)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
 def redis_db():
     """The test Redis database, empty at the start and the end of the test."""
     client = redis_client()

@@ -4,22 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser import CHROMIUM_FLAGS, chromium_path, manage, running_web
+from tests.browser import manage, running_web
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
-
-
-@pytest.fixture
-def chromium():
-    executable = chromium_path()
-    if executable is None:
-        pytest.skip("Debian's chromium is not installed (.ci/run installs it)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
-        yield browser
-        browser.close()
 
 
 def test_the_status_page_shows_the_running_web_process_after_login(tmp_path, redis_db, settings, chromium):

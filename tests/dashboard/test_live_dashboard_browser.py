@@ -4,17 +4,14 @@ real Redis: first paint, then updates over the websocket without a reload."""
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
 import threading
-from contextlib import contextmanager
 from decimal import Decimal
 
 import pytest
 from django.utils import timezone
 
 from risk.snapshot import account_snapshot_publish_step
-from tests.browser import CHROMIUM_FLAGS, REPO, chromium_path, free_port, manage, process_env, wait_for_http
+from tests.browser import running_web
 from trading.engine_runner import DASHBOARD_GROUP
 from trading.selectors import PM_SYMBOLS_KEY
 
@@ -36,55 +33,6 @@ DailyPnL.objects.create(date=today - timedelta(days=1), baseline_equity=D('10000
 Decision.objects.create(strategy='risk', symbol='BTCUSDT', action='set_tpsl', outcome='taken',
     reason_code='tpsl_missing')
 """
-
-
-@pytest.fixture
-def chromium():
-    executable = chromium_path()
-    if executable is None:
-        pytest.skip("Debian's chromium is not installed (.ci/run installs it)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
-        yield browser
-        browser.close()
-
-
-@contextmanager
-def live_web(tmp_path, redis_url):
-    """daphne on a fresh, seeded database, pushing every 0.5 s."""
-    env = process_env(
-        tmp_path / "web.sqlite3",
-        REDIS_URL=redis_url,
-        CONTROLPANEL_PROCESS="web",
-        DASHBOARD_PUSH_INTERVAL_S="0.5",
-    )
-    manage(env, "migrate", "--noinput", "-v0")
-    manage(env, "shell", "-c", SEED)
-    port = free_port()
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "daphne",
-            "--bind",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "controlpanel.asgi:application",
-        ],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        wait_for_http(f"http://127.0.0.1:{port}/api/health")
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
 
 
 def in_a_thread(function):
@@ -124,7 +72,11 @@ def test_the_dashboard_shows_the_account_and_updates_live(
     publish()
     equity = gateway.wallet().total_equity
 
-    with live_web(tmp_path, settings.REDIS_URL) as base_url:
+    # Pushes every 0.5 s, on a fresh seeded database.
+    with running_web(tmp_path, settings.REDIS_URL, setup=(SEED,), DASHBOARD_PUSH_INTERVAL_S="0.5") as (
+        base_url,
+        _env,
+    ):
         page = chromium.new_page()
         page.goto(base_url + "/")
         page.fill("#id_username", "owner")
