@@ -18,6 +18,7 @@ run: $(VENV)/.installed
 
 # A real Redis for the tests: TEST_REDIS_URL when it answers, else an embedded one.
 test: $(VENV)/.installed
+	$(VENV)/bin/lint-imports --no-cache
 	TEST_REDIS_URL=$$($(PY) -m controlpanel.redis_boot --url $(TEST_REDIS_URL)) && \
 	  TEST_REDIS_URL=$$TEST_REDIS_URL $(PY) -m pytest $(PYTEST_ARGS)
 
@@ -26,6 +27,8 @@ bench: $(VENV)/.installed
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports --no-cache
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .hypothesis

@@ -11,9 +11,9 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
-from controlpanel.heartbeat import heartbeat_start  # noqa: E402
 from controlpanel.middleware import WebsocketClientNetworkMiddleware  # noqa: E402
 from controlpanel.routing import websocket_urlpatterns  # noqa: E402
+from core.heartbeat import heartbeat_start  # noqa: E402
 
 # Websockets, outside in: the client network (as for HTTP), the Origin (no other site's
 # page may open our socket with the user's cookie), the session's user; each consumer

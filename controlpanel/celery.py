@@ -12,13 +12,13 @@ app.autodiscover_tasks()
 # Each Celery process beats from a thread: the worker once it consumes, beat once it schedules.
 @signals.worker_ready.connect
 def _worker_heartbeat(**_):
-    from controlpanel.heartbeat import heartbeat_start
+    from core.heartbeat import heartbeat_start
 
     heartbeat_start("worker")
 
 
 @signals.beat_init.connect
 def _beat_heartbeat(**_):
-    from controlpanel.heartbeat import heartbeat_start
+    from core.heartbeat import heartbeat_start
 
     heartbeat_start("beat")

@@ -28,7 +28,7 @@ from django.contrib.auth import SESSION_KEY, get_user_model
 from django.utils import timezone
 
 from controlpanel.dashboard import dashboard_initial, dashboard_snapshot, decisions_after
-from trading.engine_runner import DASHBOARD_GROUP
+from core import keys
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ class DashboardConsumer(AsyncJsonWebsocketConsumer):
         if not _staff(self.scope.get("user")):
             await self.close(code=REFUSED)
             return
-        await self.channel_layer.group_add(DASHBOARD_GROUP, self.channel_name)
+        await self.channel_layer.group_add(keys.DASHBOARD_GROUP, self.channel_name)
         self.joined = True
         await self.accept()
         # Joined before the first read, so nothing the engine pushes from here on is missed
@@ -60,7 +60,7 @@ class DashboardConsumer(AsyncJsonWebsocketConsumer):
         if self.pusher is not None:
             self.pusher.cancel()
         if self.joined:
-            await self.channel_layer.group_discard(DASHBOARD_GROUP, self.channel_name)
+            await self.channel_layer.group_discard(keys.DASHBOARD_GROUP, self.channel_name)
 
     async def receive_json(self, content, **kwargs):
         """The page sends nothing that matters; commands go through the HTTP forms (CSRF)."""

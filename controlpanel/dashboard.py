@@ -7,11 +7,11 @@ already rounded for people where a row says ``*_text``; times are epoch ms (UTC)
 where the page prints them, UTC text.
 
 Sources:
-- the account (equity, IM %, positions, open orders): the worker's snapshot in Redis
-  (``risk.snapshot``), with its age, so a stopped worker shows as a stale snapshot;
+- the one status snapshot (``core.status``): the switches, the engine's figures, the
+  worker's account snapshot (equity, IM %, positions, open orders) with its age, so a
+  stopped worker shows as a stale snapshot, and process health;
 - daily PnL: today's ``DailyPnL`` row against ``RiskSettings``'s target and stop;
-- lock state: ``TradingState``; health: the heartbeats;
-- the engine: its stats and recent liquidations in Redis, its decisions in the journal.
+- the engine's recent liquidations and the equity samples in Redis, its decisions in the journal.
 """
 
 from __future__ import annotations
@@ -24,13 +24,13 @@ from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 
 from django.conf import settings
 
-from controlpanel.heartbeat import health_report
-from controlpanel.redis_client import redis_client
+from core import keys
+from core.models import TradingState
+from core.redis_client import redis_client
+from core.status import StatusSnapshot, status_snapshot
 from risk.models import DailyPnL, RiskSettings
 from risk.rules import day_start, im_action, utc_date
-from risk.snapshot import ACCOUNT_SNAPSHOT_ERROR_KEY, ACCOUNT_SNAPSHOT_KEY, EQUITY_SAMPLES_KEY
-from trading.engine_runner import LIQUIDATIONS_KEY, STATS_KEY
-from trading.models import Coin, Decision, TradingState
+from trading.models import Coin, Decision
 
 logger = logging.getLogger(__name__)
 
@@ -103,11 +103,9 @@ def _time_text_ms(ms: int | None) -> str:
 
 @dataclass
 class RedisReads:
-    """Everything the dashboard reads from Redis, in one round trip (None: missing or Redis down)."""
+    """What only the dashboard reads from Redis, beside the status snapshot (None: missing
+    or Redis down)."""
 
-    snapshot: dict | None = None
-    snapshot_error: dict | None = None
-    engine_stats: dict | None = None
     latest_sample: str | None = None
     liquidations: list[str] | None = None
     equity_samples: list[str] | None = None
@@ -127,25 +125,17 @@ def redis_reads(*, full: bool) -> RedisReads:
     """``full`` adds what only the first paint needs (the liquidation list, today's samples)."""
     try:
         with redis_client().pipeline(transaction=False) as pipe:
-            pipe.get(ACCOUNT_SNAPSHOT_KEY)
-            pipe.get(ACCOUNT_SNAPSHOT_ERROR_KEY)
-            pipe.get(STATS_KEY)
-            pipe.lindex(EQUITY_SAMPLES_KEY, -1)
+            pipe.lindex(keys.EQUITY_SAMPLES, -1)
             if full:
-                pipe.lrange(LIQUIDATIONS_KEY, 0, -1)
-                pipe.lrange(EQUITY_SAMPLES_KEY, 0, -1)
+                pipe.lrange(keys.ENGINE_LIQUIDATIONS, 0, -1)
+                pipe.lrange(keys.EQUITY_SAMPLES, 0, -1)
             values = pipe.execute()
     except Exception as error:  # Redis down: the page says so instead of failing
         logger.warning("dashboard_redis_unavailable error=%s", type(error).__name__)
         return RedisReads(error=f"redis unavailable ({type(error).__name__})")
-    reads = RedisReads(
-        snapshot=_json(values[0]),
-        snapshot_error=_json(values[1]),
-        engine_stats=_json(values[2]),
-        latest_sample=values[3],
-    )
+    reads = RedisReads(latest_sample=values[0])
     if full:
-        reads.liquidations, reads.equity_samples = values[4], values[5]
+        reads.liquidations, reads.equity_samples = values[1], values[2]
     return reads
 
 
@@ -266,14 +256,11 @@ def lock_view(*, state: TradingState, now: datetime) -> dict:
     }
 
 
-def health_view() -> dict:
-    try:
-        processes = health_report()
-    except Exception as error:  # Redis down
-        return {"status": "down", "error": f"redis unavailable ({type(error).__name__})", "processes": []}
-    healthy = all(p.alive for p in processes if p.required)
+def health_view(status: StatusSnapshot) -> dict:
+    if status.health is None:  # Redis down
+        return {"status": "down", "error": status.redis_error, "processes": []}
     return {
-        "status": "ok" if healthy else "degraded",
+        "status": "ok" if status.healthy else "degraded",
         "error": "",
         "processes": [
             {
@@ -285,7 +272,7 @@ def health_view() -> dict:
                 "pid": p.pid or "",
                 "host": p.host or "",
             }
-            for p in processes
+            for p in status.health
         ],
     }
 
@@ -385,19 +372,20 @@ def liquidations_recent(raw: list[str] | None) -> list[dict]:
 
 def dashboard_snapshot(*, now: datetime, reads: RedisReads | None = None) -> dict:
     """The live part, pushed every ``DASHBOARD_PUSH_INTERVAL_S``."""
+    status = status_snapshot(now=now)
     reads = reads or redis_reads(full=False)
     risk = RiskSettings.load()
     today = utc_date(now)
-    account = account_view(snapshot=reads.snapshot, error=reads.snapshot_error, now=now)
+    account = account_view(snapshot=status.account, error=status.account_error, now=now)
     return {
         "at_ms": _ms(now),
-        "redis_error": reads.error,
+        "redis_error": status.redis_error or reads.error,
         "account": account,
         "daily": daily_view(risk=risk, day=DailyPnL.objects.filter(date=today).first(), today=today),
         "im": im_view(risk=risk, im_pct=account.get("im_pct")),
-        "lock": lock_view(state=TradingState.load(), now=now),
-        "health": health_view(),
-        "engine": engine_view(reads.engine_stats),
+        "lock": lock_view(state=status.switches, now=now),
+        "health": health_view(status),
+        "engine": engine_view(status.engine),
         "equity_sample": _sample(reads.latest_sample) if reads.latest_sample else None,
     }
 

@@ -13,7 +13,7 @@ import time
 
 import redis
 
-HEARTBEATS_KEY = "controlpanel:heartbeats"  # same key as controlpanel.heartbeat
+from core import keys
 
 
 def main(argv: list[str]) -> int:
@@ -28,7 +28,7 @@ def main(argv: list[str]) -> int:
             socket_connect_timeout=2,
             socket_timeout=2,
         )
-        raw = client.hget(HEARTBEATS_KEY, name)
+        raw = client.hget(keys.HEARTBEATS, name)
     except redis.RedisError as error:
         print(f"{name}: redis unavailable ({type(error).__name__})", file=sys.stderr)
         return 1

@@ -71,7 +71,7 @@ def main() -> int:
         from django.conf import settings
         from django.core.management import call_command
 
-        from controlpanel.heartbeat import required_processes
+        from core.heartbeat import required_processes
 
         call_command("migrate", interactive=False, verbosity=0)
         call_command("load_demo_config")

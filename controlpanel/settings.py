@@ -89,12 +89,13 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "channels",
-    "controlpanel",
+    "core",
     "trading",
     "risk",
     "portfolio",
     "panic",
     "telegram_bridge",
+    "controlpanel",
 ]
 
 MIDDLEWARE = [

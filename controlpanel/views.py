@@ -16,7 +16,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
 from controlpanel.dashboard import dashboard_initial
-from controlpanel.heartbeat import health_report
+from core.heartbeat import health_report
 
 
 def _health_payload():

@@ -33,19 +33,19 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from controlpanel.redis_client import redis_client
+from core import keys
+from core.alerts import alert_send
+from core.models import TradingState
+from core.redis_client import redis_client
 from panic.errors import PanicResetRefused
-from telegram_bridge.alerts import alert_send
 from trading.errors import GatewayError
 from trading.flatten import FlattenReport, positions_flatten
 from trading.gateway import BybitGateway
-from trading.models import Decision, TradingState
+from trading.models import Decision
 from trading.services import decision_record, trading_state_publish
 
 logger = logging.getLogger(__name__)
 
-RUN_KEY = "panic:run"  # holds the run key of the flatten in progress
-RESULT_KEY = "panic:result:{run_key}"  # each run's result, for the triggers that waited on it
 RUN_LOCK_TTL_MS = 30_000
 RUN_LOCK_RENEW_S = 10.0
 RESULT_TTL_S = 600
@@ -142,7 +142,7 @@ class _RunLock:
         self._renewer: threading.Thread | None = None
 
     def acquire(self) -> bool:
-        if not self.client.set(RUN_KEY, self.run_key, nx=True, px=RUN_LOCK_TTL_MS):
+        if not self.client.set(keys.PANIC_RUN, self.run_key, nx=True, px=RUN_LOCK_TTL_MS):
             return False
         self._renewer = threading.Thread(target=self._renew, name="panic-run-lock", daemon=True)
         self._renewer.start()
@@ -151,7 +151,7 @@ class _RunLock:
     def _renew(self) -> None:
         while not self._stop.wait(RUN_LOCK_RENEW_S):
             try:
-                if not self.client.eval(_RENEW_SCRIPT, 1, RUN_KEY, self.run_key, RUN_LOCK_TTL_MS):
+                if not self.client.eval(_RENEW_SCRIPT, 1, keys.PANIC_RUN, self.run_key, RUN_LOCK_TTL_MS):
                     logger.error("panic_run_lock_lost run_key=%s", self.run_key)
                     return
             except redis.RedisError as error:
@@ -161,7 +161,7 @@ class _RunLock:
         self._stop.set()
         try:
             # Compare-and-delete: never free a lock that expired and another run took.
-            self.client.eval(_RELEASE_SCRIPT, 1, RUN_KEY, self.run_key)
+            self.client.eval(_RELEASE_SCRIPT, 1, keys.PANIC_RUN, self.run_key)
         except redis.RedisError as error:
             logger.warning(
                 "panic_run_lock_release_failed run_key=%s error=%s (expires by itself)", self.run_key, error
@@ -185,14 +185,14 @@ def _run_claim(run_key: str, *, wait_s: float) -> _Claim:
             lock = _RunLock(client, run_key)
             if lock.acquire():
                 return _Claim(lock=lock)
-            holder = client.get(RUN_KEY)
+            holder = client.get(keys.PANIC_RUN)
             if holder is None:
                 continue  # released between our SET and GET: try again
-            while client.get(RUN_KEY) == holder:
+            while client.get(keys.PANIC_RUN) == holder:
                 if time.monotonic() >= deadline:
                     return _Claim(running_key=holder)
                 time.sleep(JOIN_POLL_S)
-            stored = client.get(RESULT_KEY.format(run_key=holder))
+            stored = client.get(keys.PANIC_RESULT.format(run_key=holder))
             if stored is not None:
                 return _Claim(joined=PanicResult.from_dict(json.loads(stored), joined=True))
             # The holder ended without a result (it crashed): run our own flatten.
@@ -204,18 +204,10 @@ def _run_claim(run_key: str, *, wait_s: float) -> _Claim:
 def _result_store(result: PanicResult) -> None:
     try:
         redis_client().set(
-            RESULT_KEY.format(run_key=result.run_key), json.dumps(result.as_dict()), ex=RESULT_TTL_S
+            keys.PANIC_RESULT.format(run_key=result.run_key), json.dumps(result.as_dict()), ex=RESULT_TTL_S
         )
     except redis.RedisError as error:
         logger.warning("panic_result_not_stored run_key=%s error=%s", result.run_key, error)
-
-
-def panic_running() -> str | None:
-    """The run key of the flatten in progress, if any (None also when Redis cannot say)."""
-    try:
-        return redis_client().get(RUN_KEY)
-    except redis.RedisError:
-        return None
 
 
 # -- the lock on trading -------------------------------------------------------------
@@ -331,13 +323,6 @@ def panic_text(result: PanicResult) -> str:
     return "\n".join(lines)
 
 
-def _alert(text: str) -> None:
-    try:
-        alert_send(text)
-    except Exception as error:  # an alert must never break the panic that sent it
-        logger.error("panic_alert_failed error=%s", type(error).__name__)
-
-
 # -- the actions -------------------------------------------------------------------
 
 
@@ -394,9 +379,10 @@ def panic_trigger(*, by: str, reason: str = "", gateway: BybitGateway | None = N
                 )
             except Exception:  # the database may be what failed; the error below matters more
                 logger.exception("panic_failure_not_journaled run_key=%s", run_key)
-            _alert(
+            alert_send(
                 f"PANIC by {by} FAILED ({type(error).__name__}) before the account was verified flat. "
-                "Positions may still be open: check the exchange NOW."
+                "Positions may still be open: check the exchange NOW.",
+                kind="panic",
             )
             raise
         result = PanicResult(
@@ -440,7 +426,7 @@ def panic_trigger(*, by: str, reason: str = "", gateway: BybitGateway | None = N
         ",".join(result.remaining_positions),
         result.remaining_orders,
     )
-    _alert(panic_text(result))
+    alert_send(panic_text(result), kind="panic")
     return result
 
 
@@ -541,8 +527,9 @@ def panic_reset(*, by: str, gateway: BybitGateway | None = None) -> PanicResetRe
         by=by, was_locked=True, locked_since=locked_since, may_trade=lifted.may_trade(now)
     )
     logger.warning("panic_reset by=%s may_trade=%s", by, result.may_trade)
-    _alert(
+    alert_send(
         f"Panic lock lifted by {by} (the exchange shows no position and no open order). "
-        + ("Trading is allowed." if result.may_trade else "Trading is still stopped by another switch.")
+        + ("Trading is allowed." if result.may_trade else "Trading is still stopped by another switch."),
+        kind="panic_reset",
     )
     return result

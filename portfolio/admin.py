@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from controlpanel.admin_mixins import ReadOnlyAdmin, SingletonAdmin
+from core.admin_mixins import ReadOnlyAdmin, SingletonAdmin
 from portfolio.models import (
     AllowlistEntry,
     PortfolioOrder,

@@ -1,7 +1,7 @@
 from rest_framework import viewsets
 
-from controlpanel.api import singleton_settings_view
-from controlpanel.serializers import CleanModelSerializer
+from core.api import singleton_settings_view
+from core.serializers import CleanModelSerializer
 from portfolio.models import AllowlistEntry, PortfolioSettings
 
 

@@ -9,7 +9,8 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 
-from trading.models import POSITIVE, SingletonModel, instrument_errors
+from core.models import SingletonModel
+from trading.models import POSITIVE, instrument_errors
 from trading.validators import validate_linear_usdt_symbol
 
 

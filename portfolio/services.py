@@ -16,7 +16,7 @@ Safety, in the order an order goes out:
    order is sent, so a step that runs twice finds the row and sends nothing, and a
    worker that died after sending leaves a ``pending`` row that a later pass settles
    by looking the order up on the exchange.
-2. The symbol joins the Redis set of PM-managed symbols (``PM_SYMBOLS_KEY``) before an
+2. The symbol joins the Redis set of PM-managed symbols (``keys.PM_SYMBOLS``) before an
    entry goes out, and a config event tells the liquidation engine at once, so WL never
    enters what PM is entering. It leaves the set only once the exit is verified on the
    exchange (or the entry definitely failed). Each pass also rewrites the set from the
@@ -44,7 +44,9 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q, Sum
 from redis.exceptions import LockError
 
-from controlpanel.redis_client import redis_client
+from core import keys
+from core.models import TradingState
+from core.redis_client import redis_client
 from portfolio import rules
 from portfolio.models import (
     AllowlistEntry,
@@ -61,10 +63,9 @@ from trading.errors import (
     UnknownInstrument,
 )
 from trading.gateway import BybitGateway, Position, Ticker
-from trading.models import Decision, TradingState
+from trading.models import Decision
 from trading.rules import Side
 from trading.rules.order_link_id import order_link_id
-from trading.selectors import PM_SYMBOLS_KEY
 from trading.services import decision_record, events_publish
 
 logger = logging.getLogger(__name__)
@@ -88,13 +89,10 @@ EXIT = PortfolioOrder.Leg.EXIT
 
 LEVERAGE = Decimal("1")  # PM never borrows: margin = notional
 
-_KEY = "controlpanel:pm:"
-BOOK_LOCK_KEY = _KEY + "book_lock"
 # A pass takes seconds; the lock outlives any pass, and frees itself if a worker dies.
 BOOK_LOCK_TTL_S = 300
 # How long a step waits for the other one to finish before giving up this beat.
 BOOK_LOCK_WAIT_S = 10.0
-FAILURE_JOURNALED_KEY = _KEY + "journaled:{what}"
 # A failure or skip that repeats every minute (an add the venue keeps refusing) is
 # journaled at most this often; every occurrence is still logged.
 FAILURE_JOURNAL_INTERVAL_S = 300
@@ -148,7 +146,7 @@ def _journal(
 
 def _journal_due(what: str) -> bool:
     """True at most once per FAILURE_JOURNAL_INTERVAL_S for one repeating failure or skip."""
-    key = FAILURE_JOURNALED_KEY.format(what=what)
+    key = keys.PM_FAILURE_JOURNALED.format(what=what)
     return bool(redis_client().set(key, "1", nx=True, ex=FAILURE_JOURNAL_INTERVAL_S))
 
 
@@ -164,7 +162,7 @@ def _error_details(error: GatewayError) -> dict:
 
 def _pm_set_add(symbol: str) -> None:
     """Mark ``symbol`` PM-managed; the engine reloads its config at once."""
-    if redis_client().sadd(PM_SYMBOLS_KEY, symbol):
+    if redis_client().sadd(keys.PM_SYMBOLS, symbol):
         events_publish("config")
 
 
@@ -172,7 +170,7 @@ def _pm_set_remove(symbol: str) -> None:
     """Unmark ``symbol`` unless PM still has a live position on it."""
     if PortfolioPosition.objects.active().filter(symbol=symbol).exists():
         return
-    if redis_client().srem(PM_SYMBOLS_KEY, symbol):
+    if redis_client().srem(keys.PM_SYMBOLS, symbol):
         events_publish("config")
 
 
@@ -183,12 +181,12 @@ def pm_symbols_sync() -> bool:
     """
     wanted = set(PortfolioPosition.objects.active().values_list("symbol", flat=True))
     client = redis_client()
-    current = set(client.smembers(PM_SYMBOLS_KEY))
+    current = set(client.smembers(keys.PM_SYMBOLS))
     missing, extra = wanted - current, current - wanted
     if missing:
-        client.sadd(PM_SYMBOLS_KEY, *missing)
+        client.sadd(keys.PM_SYMBOLS, *missing)
     if extra:
-        client.srem(PM_SYMBOLS_KEY, *extra)
+        client.srem(keys.PM_SYMBOLS, *extra)
     if not (missing or extra):
         return False
     logger.warning(
@@ -202,7 +200,7 @@ def pm_symbols_sync() -> bool:
 def _book_lock() -> Iterator[bool]:
     """Hold the PM book (one step at a time, across workers); yields whether it was acquired."""
     lock = redis_client().lock(
-        BOOK_LOCK_KEY, timeout=BOOK_LOCK_TTL_S, blocking_timeout=BOOK_LOCK_WAIT_S, thread_local=False
+        keys.PM_BOOK_LOCK, timeout=BOOK_LOCK_TTL_S, blocking_timeout=BOOK_LOCK_WAIT_S, thread_local=False
     )
     acquired = lock.acquire()
     try:

@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.http import HttpResponse
 
-from controlpanel.admin_mixins import ReadOnlyAdmin, SingletonAdmin
+from core.admin_mixins import ReadOnlyAdmin, SingletonAdmin
 from risk.models import DailyPnL, RiskSettings
 from risk.services import PNL_LOG_COLUMNS, pnl_log_write
 

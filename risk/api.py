@@ -2,8 +2,8 @@ from drf_spectacular.utils import extend_schema
 from rest_framework.decorators import api_view
 from rest_framework.response import Response
 
-from controlpanel.api import singleton_settings_view
-from controlpanel.serializers import CleanModelSerializer
+from core.api import singleton_settings_view
+from core.serializers import CleanModelSerializer
 from risk.models import DailyPnL, RiskSettings
 
 

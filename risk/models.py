@@ -8,7 +8,8 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
-from trading.models import POSITIVE, SingletonModel
+from core.models import SingletonModel
+from trading.models import POSITIVE
 
 
 class RiskSettings(SingletonModel):

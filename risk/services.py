@@ -25,14 +25,17 @@ from typing import TextIO
 
 from django.db import transaction
 
-from controlpanel.redis_client import redis_client
+from core import keys
+from core.alerts import alert_send
+from core.models import TradingState
+from core.redis_client import redis_client
 from risk import rules
 from risk.models import DailyPnL, RiskSettings
 from risk.rules import DayOutcome, ImAction
 from trading.errors import GatewayError, OrderOutcomeUnknown
 from trading.flatten import FlattenReport, positions_flatten
 from trading.gateway import BybitGateway, Position
-from trading.models import Coin, Decision, TradingState
+from trading.models import Coin, Decision
 from trading.rules.order_link_id import order_link_id
 from trading.selectors import pm_symbols
 from trading.services import decision_record, trading_disable_until, trading_state_publish
@@ -49,12 +52,6 @@ FAILED = Decision.Outcome.FAILED
 # which are separate switches, nor a disable someone else set).
 DAILY_REASON_PREFIX = "daily control: "
 
-_KEY = "controlpanel:risk:"
-IM_WARN_KEY = _KEY + "im_warn_alerted"
-IM_REDUCE_KEY = _KEY + "im_reduce"  # value: the run key of the reduction holding the cooldown
-DAILY_FLATTEN_PENDING_KEY = _KEY + "daily_flatten_pending:{date}"
-DAILY_FLATTEN_RETRY_KEY = _KEY + "daily_flatten_retry:{date}"
-FAILURE_JOURNALED_KEY = _KEY + "failure_journaled:{what}"
 
 # A failure that repeats on every pass (a venue refusing the same TP/SL every 10 s)
 # is journaled at most this often; every occurrence is still logged.
@@ -93,24 +90,14 @@ def _side_word(position: Position) -> str:
     return "long" if position.is_long else "short"
 
 
-def _alert(text: str) -> None:
-    """Telegram alert; never lets a delivery problem interrupt a risk action."""
-    from telegram_bridge.alerts import alert_send  # the Telegram adapter, loaded only to send
-
-    try:
-        alert_send(text)
-    except Exception as error:  # alert_send reports Telegram failures itself; this is the last guard
-        logger.warning("risk_alert_failed error=%s", type(error).__name__)
-
-
 def _failure_journal_due(what: str) -> bool:
     """True at most once per FAILURE_JOURNAL_INTERVAL_S for one kind of failure."""
-    key = FAILURE_JOURNALED_KEY.format(what=what)
+    key = keys.RISK_FAILURE_JOURNALED.format(what=what)
     return bool(redis_client().set(key, "1", nx=True, ex=FAILURE_JOURNAL_INTERVAL_S))
 
 
 def _failure_clear(what: str) -> None:
-    redis_client().delete(FAILURE_JOURNALED_KEY.format(what=what))
+    redis_client().delete(keys.RISK_FAILURE_JOURNALED.format(what=what))
 
 
 # ==================================================================================
@@ -324,10 +311,11 @@ def _position_close_crossed(
         link_id,
     )
     level = details["stop_loss"] if crossed == "stop_loss" else details["take_profit"]
-    _alert(
+    alert_send(
         f"{position.symbol} {_side_word(position)} {position.size} had no valid "
         f"{'stop-loss' if crossed == 'stop_loss' else 'take-profit'} and the price "
-        f"({position.mark_price}) is already past its level {level}: closed reduce-only."
+        f"({position.mark_price}) is already past its level {level}: closed reduce-only.",
+        kind="tpsl_close",
     )
     result.closed.append(position.symbol)
 
@@ -567,9 +555,11 @@ def _daily_limit_act(
     # Marked pending before the flatten, cleared once flat: if this worker dies midway,
     # a later pass (any worker) flattens again after the retry interval.
     client = redis_client()
-    pending_key = DAILY_FLATTEN_PENDING_KEY.format(date=today.isoformat())
+    pending_key = keys.RISK_DAILY_FLATTEN_PENDING.format(date=today.isoformat())
     client.set(pending_key, "1", ex=DAILY_FLATTEN_PENDING_TTL_S)
-    client.set(DAILY_FLATTEN_RETRY_KEY.format(date=today.isoformat()), "1", ex=DAILY_FLATTEN_RETRY_INTERVAL_S)
+    client.set(
+        keys.RISK_DAILY_FLATTEN_RETRY.format(date=today.isoformat()), "1", ex=DAILY_FLATTEN_RETRY_INTERVAL_S
+    )
     report = positions_flatten(
         gateway=gateway,
         strategy=STRATEGY,
@@ -610,9 +600,10 @@ def _daily_limit_act(
         if report.flat
         else f"NOT FLAT yet: {', '.join(report.remaining_positions) or 'unverified'}; retrying."
     )
-    _alert(
+    alert_send(
         f"Daily {label} hit: {_pct(figures.pnl_pct)} % ({figures.pnl_usdt} USDT, limit {_pct(limit)} %). "
-        f"{flat_text} Trading off until {until:%Y-%m-%d %H:%M} UTC."
+        f"{flat_text} Trading off until {until:%Y-%m-%d %H:%M} UTC.",
+        kind="daily_limit",
     )
     return report
 
@@ -620,16 +611,17 @@ def _daily_limit_act(
 def _daily_flatten_retry(*, gateway: BybitGateway, today: date, now: datetime) -> FlattenReport | None:
     """Flatten again after a daily limit whose flatten did not end flat (at most every 30 s)."""
     client = redis_client()
-    pending_key = DAILY_FLATTEN_PENDING_KEY.format(date=today.isoformat())
+    pending_key = keys.RISK_DAILY_FLATTEN_PENDING.format(date=today.isoformat())
     if not client.exists(pending_key):
         return None
-    retry_key = DAILY_FLATTEN_RETRY_KEY.format(date=today.isoformat())
+    retry_key = keys.RISK_DAILY_FLATTEN_RETRY.format(date=today.isoformat())
     if not client.set(retry_key, "1", nx=True, ex=DAILY_FLATTEN_RETRY_INTERVAL_S):
         return None
     # A fresh run key per retry: reusing one would reuse its orderLinkIds, and the
     # venue would answer a new close with the old, filled one.
-    attempt = client.incr(_KEY + f"daily_flatten_attempt:{today.isoformat()}")
-    client.expire(_KEY + f"daily_flatten_attempt:{today.isoformat()}", DAILY_FLATTEN_PENDING_TTL_S)
+    attempt_key = keys.RISK_DAILY_FLATTEN_ATTEMPT.format(date=today.isoformat())
+    attempt = client.incr(attempt_key)
+    client.expire(attempt_key, DAILY_FLATTEN_PENDING_TTL_S)
     report = positions_flatten(
         gateway=gateway,
         strategy=STRATEGY,
@@ -638,7 +630,9 @@ def _daily_flatten_retry(*, gateway: BybitGateway, today: date, now: datetime) -
     )
     if report.flat:
         client.delete(pending_key)
-        _alert(f"Daily limit flatten completed on retry {attempt}: the account is flat.")
+        alert_send(
+            f"Daily limit flatten completed on retry {attempt}: the account is flat.", kind="daily_limit"
+        )
     logger.warning("daily_flatten_retry date=%s attempt=%d flat=%s", today, attempt, report.flat)
     return report
 
@@ -669,8 +663,9 @@ def _daily_disable_lift(*, now: datetime) -> bool:
         at=now,
     )
     logger.info("daily_disable_lifted date=%s", rules.utc_date(now))
-    _alert(
-        f"New UTC day {rules.utc_date(now).isoformat()}: the daily-limit stop is lifted, trading re-enabled."
+    alert_send(
+        f"New UTC day {rules.utc_date(now).isoformat()}: the daily-limit stop is lifted, trading re-enabled.",
+        kind="daily_rollover",
     )
     return True
 
@@ -740,7 +735,7 @@ def _im_pct_text(im_pct: Decimal) -> str:
 
 
 def _im_warn(*, risk: RiskSettings, im_pct: Decimal, now: datetime, result: ImWatchResult) -> None:
-    if not redis_client().set(IM_WARN_KEY, now.isoformat(), nx=True, ex=risk.reduce_cooldown_seconds):
+    if not redis_client().set(keys.RISK_IM_WARN, now.isoformat(), nx=True, ex=risk.reduce_cooldown_seconds):
         return
     result.warned = True
     above_reduce = result.action == ImAction.REDUCE.value
@@ -767,21 +762,21 @@ def _im_warn(*, risk: RiskSettings, im_pct: Decimal, now: datetime, result: ImWa
             f"IM {_im_pct_text(im_pct)} % is above the warn level {_pct(risk.im_warn_pct)} % "
             f"(reduce at {_pct(risk.im_reduce_pct)} %). New liquidation entries are blocked."
         )
-    _alert(text)
+    alert_send(text, kind="im_warn")
 
 
 def _im_reduce(
     *, gateway: BybitGateway, risk: RiskSettings, im_pct: Decimal, now: datetime, result: ImWatchResult
 ) -> None:
     client = redis_client()
-    if client.exists(IM_REDUCE_KEY):  # cooling down: no need to read the positions
+    if client.exists(keys.RISK_IM_REDUCE):  # cooling down: no need to read the positions
         result.cooldown = True
         return
     managed_by_pm = pm_symbols()
     positions = [p for p in gateway.positions() if p.symbol not in managed_by_pm]
     run_key = f"im-{now:%Y%m%dT%H%M%S}"
     # Claimed only after the positions were read: a failed read must not hold the cooldown.
-    if not client.set(IM_REDUCE_KEY, run_key, nx=True, ex=risk.reduce_cooldown_seconds):
+    if not client.set(keys.RISK_IM_REDUCE, run_key, nx=True, ex=risk.reduce_cooldown_seconds):
         result.cooldown = True
         return
     result.run_key = run_key
@@ -794,9 +789,10 @@ def _im_reduce(
             details={"run_key": run_key, "im_pct": _im_pct_text(im_pct), "pm_symbols": sorted(managed_by_pm)},
             at=now,
         )
-        _alert(
+        alert_send(
             f"IM {_im_pct_text(im_pct)} % is above the reduce level {_pct(risk.im_reduce_pct)} %, but every "
-            f"open position belongs to the portfolio strategy: nothing reduced."
+            f"open position belongs to the portfolio strategy: nothing reduced.",
+            kind="im_reduce",
         )
         return
     maybe_placed = False
@@ -812,7 +808,7 @@ def _im_reduce(
         # Nothing reached the venue: shorten the cooldown so a later pass tries again soon
         # (not at once: a venue refusing every order would otherwise be hit every 5 s).
         retry_s = min(IM_REDUCE_FAILED_RETRY_S, risk.reduce_cooldown_seconds)
-        client.eval(_EXPIRE_IF_EQUAL, 1, IM_REDUCE_KEY, run_key, retry_s)
+        client.eval(_EXPIRE_IF_EQUAL, 1, keys.RISK_IM_REDUCE, run_key, retry_s)
     logger.warning(
         "im_reduce run_key=%s im_pct=%s reduced=%s failed=%s",
         run_key,
@@ -820,9 +816,10 @@ def _im_reduce(
         ",".join(result.reduced),
         ",".join(result.failed),
     )
-    _alert(
+    alert_send(
         f"IM {_im_pct_text(im_pct)} % >= {_pct(risk.im_reduce_pct)} %: reducing exposure by "
-        f"{_pct(risk.reduce_fraction * 100)} %.\n" + "\n".join(lines)
+        f"{_pct(risk.reduce_fraction * 100)} %.\n" + "\n".join(lines),
+        kind="im_reduce",
     )
 
 

@@ -7,10 +7,10 @@ every 2 s): equity and the wallet's figures, IM %, positions with the strategy t
 owns each, and open orders. Decimals are strings (exact; JSON has no decimal type).
 
 Redis keys:
-- ``ACCOUNT_SNAPSHOT_KEY``: the last good snapshot (JSON, no TTL: the page shows its
+- ``keys.ACCOUNT_SNAPSHOT``: the last good snapshot (JSON, no TTL: the page shows its
   age, so a dead worker shows as an old snapshot rather than as nothing);
-- ``ACCOUNT_SNAPSHOT_ERROR_KEY``: why the last read failed (expires; a good read deletes it);
-- ``EQUITY_SAMPLES_KEY``: intraday equity for the chart, ``"<ms> <equity>"`` entries, at
+- ``keys.ACCOUNT_SNAPSHOT_ERROR``: why the last read failed (expires; a good read deletes it);
+- ``keys.EQUITY_SAMPLES``: intraday equity for the chart, ``"<ms> <equity>"`` entries, at
   most one per ``EQUITY_SAMPLE_INTERVAL_S``, capped at a day's worth.
 """
 
@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from controlpanel.redis_client import redis_client
+from core import keys
+from core.redis_client import redis_client
 from trading.errors import GatewayError
 from trading.gateway import BybitGateway, Order, Position, Wallet
 from trading.models import Coin
@@ -30,10 +31,6 @@ from trading.selectors import pm_symbols
 
 logger = logging.getLogger(__name__)
 
-ACCOUNT_SNAPSHOT_KEY = "controlpanel:account:snapshot"
-ACCOUNT_SNAPSHOT_ERROR_KEY = "controlpanel:account:snapshot_error"
-EQUITY_SAMPLES_KEY = "controlpanel:account:equity_samples"
-EQUITY_SAMPLE_CLAIM_KEY = "controlpanel:account:equity_sample_claim"
 
 # The chart's resolution: a sample every 30 s is 2,880 a day, few enough to send whole.
 EQUITY_SAMPLE_INTERVAL_S = 30
@@ -144,7 +141,7 @@ def account_snapshot_publish_step(*, gateway: BybitGateway, now: datetime) -> Sn
     """Read the account (three REST calls), publish it to Redis, and sample equity for the chart.
 
     A failed read keeps the last good snapshot (the page shows its age) and records
-    why in ``ACCOUNT_SNAPSHOT_ERROR_KEY``: the error's class and Bybit's code and
+    why in ``keys.ACCOUNT_SNAPSHOT_ERROR``: the error's class and Bybit's code and
     message, never ``str()`` of a pybit error (it holds the request).
     """
     try:
@@ -155,7 +152,7 @@ def account_snapshot_publish_step(*, gateway: BybitGateway, now: datetime) -> Sn
         text = f"{type(error).__name__} (code {error.code}): {error.message}"[:300]
         logger.warning("account_snapshot_failed error=%s code=%s", type(error).__name__, error.code)
         redis_client().set(
-            ACCOUNT_SNAPSHOT_ERROR_KEY,
+            keys.ACCOUNT_SNAPSHOT_ERROR,
             json.dumps({"at_ms": _ms(now), "error": text}),
             ex=ERROR_TTL_S,
         )
@@ -176,13 +173,13 @@ def account_snapshot_publish_step(*, gateway: BybitGateway, now: datetime) -> Sn
         ],
     }
     client = redis_client()
-    sampled = bool(client.set(EQUITY_SAMPLE_CLAIM_KEY, "1", nx=True, ex=EQUITY_SAMPLE_INTERVAL_S))
+    sampled = bool(client.set(keys.EQUITY_SAMPLE_CLAIM, "1", nx=True, ex=EQUITY_SAMPLE_INTERVAL_S))
     with client.pipeline(transaction=True) as pipe:
-        pipe.set(ACCOUNT_SNAPSHOT_KEY, json.dumps(snapshot))
-        pipe.delete(ACCOUNT_SNAPSHOT_ERROR_KEY)
+        pipe.set(keys.ACCOUNT_SNAPSHOT, json.dumps(snapshot))
+        pipe.delete(keys.ACCOUNT_SNAPSHOT_ERROR)
         if sampled:
-            pipe.rpush(EQUITY_SAMPLES_KEY, f"{_ms(now)} {wallet.total_equity}")
-            pipe.ltrim(EQUITY_SAMPLES_KEY, -EQUITY_SAMPLES_MAX, -1)
+            pipe.rpush(keys.EQUITY_SAMPLES, f"{_ms(now)} {wallet.total_equity}")
+            pipe.ltrim(keys.EQUITY_SAMPLES, -EQUITY_SAMPLES_MAX, -1)
         pipe.execute()
     return SnapshotResult(
         published=True, positions=len(positions), open_orders=len(orders), equity_sampled=sampled

@@ -1,28 +1,23 @@
-"""What the Telegram bridge says, and the alert sender other apps call.
+"""What the Telegram bridge says: /status from the one status snapshot, and the answers
+to /kill, /resume and /close.
 
 `status_text()` reads the database and Redis (blocking; handlers run it off the
-event loop). `alert_send(text)` delivers one message to every allowlisted chat over
-the Bot API and never raises: an alert that cannot go out must not break the risk
-or panic action that sent it.
+event loop).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 
-import redis
-from django.conf import settings
 from django.utils import timezone
 
-from controlpanel.heartbeat import health_report
-from controlpanel.redis_client import redis_client
+from core.models import TradingState
+from core.status import StatusSnapshot, status_snapshot
 from panic.services import PanicResult, panic_text
-from trading.engine_runner import STATS_KEY
 from trading.flatten import FlattenReport
-from trading.models import Decision, TradingState
+from trading.models import Decision
 
 logger = logging.getLogger(__name__)
 
@@ -75,13 +70,11 @@ def _age(seconds: float) -> str:
     return f"{seconds / 3600:.1f}h"
 
 
-def _health_lines() -> list[str]:
-    try:
-        report = health_report()
-    except redis.RedisError as error:
-        return [f"Processes: unknown (Redis unavailable: {type(error).__name__})"]
+def _health_lines(status: StatusSnapshot) -> list[str]:
+    if status.health is None:
+        return [f"Processes: unknown: {status.redis_error}"]
     lines = ["Processes:"]
-    for process in report:
+    for process in status.health:
         if not process.required:
             continue
         if process.alive:
@@ -103,17 +96,12 @@ def _percent(value) -> str:
         return "n/a"
 
 
-def _engine_line() -> str:
-    try:
-        raw = redis_client().get(STATS_KEY)
-    except redis.RedisError as error:
-        return f"Engine: unknown (Redis unavailable: {type(error).__name__})"
-    if raw is None:
+def _engine_line(status: StatusSnapshot) -> str:
+    if status.redis_error:
+        return f"Engine: unknown: {status.redis_error}"
+    stats = status.engine
+    if stats is None:
         return "Engine: no stats yet (not started?)"
-    try:
-        stats = json.loads(raw)
-    except (TypeError, ValueError):
-        return "Engine: stats unreadable"
     skips = stats.get("skips") or {}
     skipped = sum(skips.values()) if isinstance(skips, dict) else skips
     readiness = "ready" if stats.get("ready") else "NOT ready"
@@ -147,22 +135,17 @@ def _journal_lines() -> list[str]:
     return [f"Last {len(decisions)} decisions (UTC):"] + [_decision_line(d) for d in decisions]
 
 
-def _trading_state() -> TradingState:
-    # A read must not create the row: before anyone touched the switches they are all off.
-    return TradingState.objects.filter(pk=1).first() or TradingState()
-
-
 def status_text(*, now: datetime | None = None) -> str:
     """The /status reply: mode, trading switches, process health, engine stats, last decisions.
 
     Blocking (database and Redis). Redis being down degrades the health and engine
     lines instead of failing the whole reply: /status matters most when things break.
     """
-    now = now or timezone.now()
-    lines = [f"Mode: {settings.EXCHANGE_MODE}"]
-    lines += _trading_lines(_trading_state(), now=now)
-    lines += _health_lines()
-    lines.append(_engine_line())
+    status = status_snapshot(now=now)
+    lines = [f"Mode: {status.exchange_mode}"]
+    lines += _trading_lines(status.switches, now=status.at)
+    lines += _health_lines(status)
+    lines.append(_engine_line(status))
     lines += _journal_lines()
     return "\n".join(lines)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from controlpanel.redis_client import redis_client
+from core.redis_client import redis_client
 from tests.support import START_PRICES, make_sim_gateway
 
 

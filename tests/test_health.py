@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from controlpanel.heartbeat import (
-    HEARTBEATS_KEY,
+from core import keys
+from core.heartbeat import (
     HeartbeatThread,
     health_report,
     heartbeat_forever,
@@ -67,7 +67,7 @@ def test_heartbeats_expire_in_the_report(redis_db):
 
 
 def test_a_corrupt_heartbeat_entry_counts_as_no_beat(redis_db):
-    redis_db.hset(HEARTBEATS_KEY, "engine", "{not json")
+    redis_db.hset(keys.HEARTBEATS, "engine", "{not json")
     report = {p.name: p for p in health_report()}
     assert report["engine"].alive is False and report["engine"].last_heartbeat is None
 
@@ -76,9 +76,9 @@ def test_the_thread_beats_repeatedly_and_stops(redis_db):
     thread = HeartbeatThread("worker", interval_s=0.05)
     thread.start()
     time.sleep(0.2)
-    first = json.loads(redis_db.hget(HEARTBEATS_KEY, "worker"))["ts"]
+    first = json.loads(redis_db.hget(keys.HEARTBEATS, "worker"))["ts"]
     time.sleep(0.15)
-    second = json.loads(redis_db.hget(HEARTBEATS_KEY, "worker"))["ts"]
+    second = json.loads(redis_db.hget(keys.HEARTBEATS, "worker"))["ts"]
     thread.stop()
     thread.join(timeout=1)
     assert second > first and not thread.is_alive()
@@ -95,7 +95,7 @@ def test_the_asyncio_heartbeat_beats_until_stopped(redis_db, settings):
         await asyncio.wait_for(task, 1)
 
     asyncio.run(scenario())
-    assert json.loads(redis_db.hget(HEARTBEATS_KEY, "engine"))["ts"] == pytest.approx(time.time(), abs=2)
+    assert json.loads(redis_db.hget(keys.HEARTBEATS, "engine"))["ts"] == pytest.approx(time.time(), abs=2)
 
 
 @pytest.mark.django_db
@@ -134,8 +134,8 @@ def test_health_requires_telegram_only_when_a_token_is_set(client, redis_db, set
 
 @pytest.mark.django_db
 def test_health_says_503_not_500_when_redis_is_unreachable(client, monkeypatch):
-    import controlpanel.heartbeat as heartbeat
-    from controlpanel.redis_client import redis_client
+    import core.heartbeat as heartbeat
+    from core.redis_client import redis_client
 
     # A real client pointed at a port where nothing listens: the failure is on the wire.
     monkeypatch.setattr(heartbeat, "redis_client", lambda: redis_client("redis://127.0.0.1:1/0"))

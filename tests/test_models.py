@@ -8,9 +8,10 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from controlpanel.config_files import ConfigFileError, config_import
+from core.models import TradingState
 from portfolio.models import AllowlistEntry, PortfolioSettings
 from risk.models import RiskSettings
-from trading.models import Coin, Instrument, TradingState
+from trading.models import Coin, Instrument
 
 GOOD_COIN_FILE_ENTRY = {
     "symbol": "BTCUSDT",
@@ -251,9 +252,9 @@ def test_portfolio_settings_and_allowlist_validate(admin_client):
 @pytest.mark.django_db
 def test_trading_state_is_read_only_in_the_admin(admin_client):
     state = TradingState.load()
-    page = admin_client.get(f"/admin/trading/tradingstate/{state.pk}/change/")
+    page = admin_client.get(f"/admin/core/tradingstate/{state.pk}/change/")
     assert page.status_code == 200
-    response = admin_client.post(f"/admin/trading/tradingstate/{state.pk}/change/", {"panic_locked": ""})
+    response = admin_client.post(f"/admin/core/tradingstate/{state.pk}/change/", {"panic_locked": ""})
     assert response.status_code == 403
 
 

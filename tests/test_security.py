@@ -55,7 +55,7 @@ def test_an_empty_configured_token_never_matches(client, settings):
 
 @pytest.mark.django_db
 def test_the_dashboard_needs_a_login_and_then_says_what_runs(client, admin_client, redis_db):
-    from controlpanel.heartbeat import heartbeat_write
+    from core.heartbeat import heartbeat_write
 
     response = client.get("/")
     assert response.status_code == 302 and "/admin/login/" in response["Location"]

@@ -10,11 +10,12 @@ import pytest
 from django.utils import timezone
 
 from controlpanel.config_files import config_import
+from core import keys
+from core.models import TradingState
+from core.redis_client import events_channel
 from trading.instruments import Instrument as VenueInstrument
-from trading.models import Coin, Decision, Instrument, TradingState
+from trading.models import Coin, Decision, Instrument
 from trading.services import (
-    TRADING_STATE_KEY,
-    events_channel,
     instruments_store,
     trading_disable_until,
     trading_enable,
@@ -52,7 +53,7 @@ def test_a_halt_is_recorded_journaled_and_published_on_commit(
     assert state.halted and state.halted_by == "telegram:42"
     [message] = events()
     assert message["type"] == "trading_state" and message["halted"] is True
-    assert json.loads(redis_db.get(TRADING_STATE_KEY))["halted_by"] == "telegram:42"
+    assert json.loads(redis_db.get(keys.TRADING_STATE))["halted_by"] == "telegram:42"
     assert Decision.objects.get().reason_code == "halted"
 
     with django_capture_on_commit_callbacks(execute=True):
@@ -136,8 +137,7 @@ def test_old_skips_are_pruned_but_orders_and_failures_stay():
 
 
 def test_the_events_channel_names_the_redis_database(settings):
-    from controlpanel.redis_client import redis_client
-    from trading.services import events_channel
+    from core.redis_client import events_channel, redis_client
 
     db = redis_client().connection_pool.connection_kwargs.get("db", 0)
     assert events_channel() == f"controlpanel:events:{db}"

@@ -1,7 +1,7 @@
 from django.contrib import admin
 
-from controlpanel.admin_mixins import ReadOnlyAdmin, SingletonAdmin
-from trading.models import Coin, Decision, Instrument, TradingState
+from core.admin_mixins import ReadOnlyAdmin
+from trading.models import Coin, Decision, Instrument
 
 
 @admin.register(Coin)
@@ -54,17 +54,6 @@ class InstrumentAdmin(ReadOnlyAdmin, admin.ModelAdmin):
         "updated_at",
     )
     search_fields = ("symbol",)
-
-
-@admin.register(TradingState)
-class TradingStateAdmin(SingletonAdmin, admin.ModelAdmin):
-    """Shown, not edited: locks change through the panic, risk and kill services, which
-    check the exchange (a panic reset needs a flat account) and notify the engine."""
-
-    readonly_fields = [f.name for f in TradingState._meta.fields if f.name != "id"]
-
-    def has_change_permission(self, request, obj=None):
-        return request.method in ("GET", "HEAD")
 
 
 @admin.register(Decision)

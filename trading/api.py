@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import json
-
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, viewsets
 from rest_framework.decorators import api_view
 from rest_framework.response import Response
 
-from controlpanel.redis_client import redis_client
-from trading.models import Coin, Decision, TradingState
+from core.status import status_snapshot
+from trading.models import Coin, Decision
 from trading.serializers import CoinSerializer, DecisionSerializer, HaltSerializer, TradingStateSerializer
 from trading.services import trading_halt, trading_resume
 
@@ -47,12 +45,9 @@ def _by(request) -> str:
 @api_view(["GET"])
 def trading_state(request):
     """The trading switches (panic lock, daily disable, halt) and the engine's last figures."""
-    body = TradingStateSerializer(TradingState.load(), context={"now": timezone.now()}).data
-    try:
-        stats = redis_client().get("controlpanel:engine:stats")
-        body["engine"] = json.loads(stats) if stats else None
-    except Exception:  # the state itself comes from the database; the figures are a bonus
-        body["engine"] = None
+    status = status_snapshot()
+    body = TradingStateSerializer(status.switches, context={"now": status.at}).data
+    body["engine"] = status.engine  # None when the engine has not written any, or Redis is down
     return Response(body)
 
 

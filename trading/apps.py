@@ -5,4 +5,7 @@ class TradingConfig(AppConfig):
     name = "trading"
 
     def ready(self):
-        from trading import signals  # noqa: F401  (connects the config-change receivers)
+        from trading.models import Coin
+        from trading.signals import config_models_watch
+
+        config_models_watch(Coin)

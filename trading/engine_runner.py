@@ -23,6 +23,7 @@ from typing import Any
 from django.conf import settings
 from django.db import close_old_connections
 
+from core import keys
 from trading import feeds
 from trading.engine import RECENT_LIQUIDATIONS, AccountView, LiquidationEngine, journal_rows
 from trading.errors import GatewayError
@@ -30,10 +31,7 @@ from trading.gateway import BybitGateway, ExchangeMode
 
 logger = logging.getLogger(__name__)
 
-STATS_KEY = "controlpanel:engine:stats"
 # The engine's recent liquidations on configured symbols, JSON rows, oldest first, capped.
-LIQUIDATIONS_KEY = "controlpanel:engine:liquidations"
-DASHBOARD_GROUP = "dashboard"  # the Channels group the live dashboard listens on
 BYBIT_PUBLIC = {
     ExchangeMode.DEMO: "wss://stream.bybit.com/v5/public/linear",  # demo has no public stream of its own
     ExchangeMode.TESTNET: "wss://stream-testnet.bybit.com/v5/public/linear",
@@ -279,8 +277,8 @@ class EngineRunner:
         """Trading switches and config changes from Redis, as they happen."""
         import redis.asyncio as aioredis
 
+        from core.redis_client import events_channel
         from trading.selectors import TradingFlags
-        from trading.services import events_channel
 
         while not stop.is_set():
             client = aioredis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2)
@@ -337,7 +335,7 @@ class EngineRunner:
             await asyncio.to_thread(_db, instruments_store, instruments)
 
     async def flush_journal(self) -> None:
-        from controlpanel.redis_client import redis_client
+        from core.redis_client import redis_client
         from trading.services import decisions_record
 
         pending = self.engine.take_journal()
@@ -346,7 +344,7 @@ class EngineRunner:
         if pending:
             await asyncio.to_thread(_db, decisions_record, journal_rows(pending))
             await self._push_to_dashboard(pending)
-        await asyncio.to_thread(redis_client().set, STATS_KEY, stats)
+        await asyncio.to_thread(redis_client().set, keys.ENGINE_STATS, stats)
         if liquidations:
             await asyncio.to_thread(_liquidations_store, liquidations)
             await self._group_send({"type": "liquidations", "liquidations": liquidations})
@@ -385,7 +383,7 @@ class EngineRunner:
         from channels.layers import get_channel_layer
 
         try:
-            await get_channel_layer().group_send(DASHBOARD_GROUP, message)
+            await get_channel_layer().group_send(keys.DASHBOARD_GROUP, message)
         except Exception as error:  # the record is written; a missed push only delays the page
             logger.warning(
                 "engine_dashboard_push_failed type=%s error=%s", message["type"], type(error).__name__
@@ -437,11 +435,11 @@ def liquidation_row(seen_ms: int, event, result) -> dict:
 
 def _liquidations_store(rows: list[dict]) -> None:
     """Append to the Redis list and keep the newest RECENT_LIQUIDATIONS, in one transaction."""
-    from controlpanel.redis_client import redis_client
+    from core.redis_client import redis_client
 
     with redis_client().pipeline(transaction=True) as pipe:
-        pipe.rpush(LIQUIDATIONS_KEY, *(json.dumps(row) for row in rows))
-        pipe.ltrim(LIQUIDATIONS_KEY, -RECENT_LIQUIDATIONS, -1)
+        pipe.rpush(keys.ENGINE_LIQUIDATIONS, *(json.dumps(row) for row in rows))
+        pipe.ltrim(keys.ENGINE_LIQUIDATIONS, -RECENT_LIQUIDATIONS, -1)
         pipe.execute()
 
 

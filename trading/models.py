@@ -16,25 +16,6 @@ from trading.validators import validate_linear_usdt_symbol
 POSITIVE = MinValueValidator(Decimal("0.000001"))
 
 
-class SingletonModel(models.Model):
-    """A settings row that exists exactly once (pk 1); `load()` creates it with defaults."""
-
-    class Meta:
-        abstract = True
-
-    def save(self, *args, **kwargs):
-        self.pk = 1
-        super().save(*args, **kwargs)
-
-    def delete(self, *args, **kwargs):
-        raise ValidationError(f"{self._meta.verbose_name} cannot be deleted; edit it instead.")
-
-    @classmethod
-    def load(cls):
-        instance, _ = cls.objects.get_or_create(pk=1)
-        return instance
-
-
 class Instrument(models.Model):
     """A Bybit linear instrument's trading filters, cached from /v5/market/instruments-info.
 
@@ -171,38 +152,6 @@ def instrument_errors(symbol: str, leverage: int | None = None) -> dict[str, str
     if leverage and Decimal(leverage) > instrument.max_leverage:
         return {"leverage": f"{symbol} allows at most {instrument.max_leverage.normalize()}x leverage."}
     return {}
-
-
-class TradingState(SingletonModel):
-    """The switches every strategy checks before it trades.
-
-    The database row is the record; services also publish each change on Redis so
-    the engine sees it within milliseconds.
-    """
-
-    panic_locked = models.BooleanField(default=False)
-    panic_since = models.DateTimeField(null=True, blank=True)
-    panic_reason = models.CharField(max_length=200, blank=True)
-    disabled_until = models.DateTimeField(
-        null=True, blank=True, help_text="Trading is off until this UTC time (daily target/stop)."
-    )
-    disabled_reason = models.CharField(max_length=200, blank=True)
-    halted = models.BooleanField(default=False, help_text="All strategies stopped (/kill) until resumed.")
-    halted_since = models.DateTimeField(null=True, blank=True)
-    halted_by = models.CharField(max_length=100, blank=True)
-    updated_at = models.DateTimeField(auto_now=True)
-
-    class Meta:
-        verbose_name = "trading state"
-
-    def __str__(self):
-        return "Trading state"
-
-    def is_disabled(self, now) -> bool:
-        return self.disabled_until is not None and now < self.disabled_until
-
-    def may_trade(self, now) -> bool:
-        return not (self.panic_locked or self.halted or self.is_disabled(now))
 
 
 class Decision(models.Model):

@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 
+from django.core.exceptions import ImproperlyConfigured
 from django.utils import timezone
 
-from controlpanel.redis_client import redis_client
-from risk.models import RiskSettings
-from trading.models import Coin, Decision, TradingState
+from core import keys
+from core.models import TradingState
+from core.redis_client import redis_client
+from trading.models import Coin, Decision
 from trading.rules.decision import CoinRule
 
 # Symbols the portfolio strategy holds; written by the portfolio services, read by WL.
-PM_SYMBOLS_KEY = "controlpanel:pm_symbols"
 
 
 @dataclass(frozen=True)
@@ -61,20 +63,30 @@ def trading_flags() -> TradingFlags:
 
 
 def pm_symbols() -> frozenset[str]:
-    return frozenset(redis_client().smembers(PM_SYMBOLS_KEY))
+    return frozenset(redis_client().smembers(keys.PM_SYMBOLS))
+
+
+# The risk app hands its levels over in its AppConfig.ready() (trading never imports the
+# apps above it). Without a reader the engine cannot know its guard, so it does not start.
+_risk_levels_reader: Callable[[], RiskLevels] | None = None
+
+
+def risk_levels_reader_set(reader: Callable[[], RiskLevels]) -> None:
+    global _risk_levels_reader
+    _risk_levels_reader = reader
+
+
+def risk_levels() -> RiskLevels:
+    if _risk_levels_reader is None:
+        raise ImproperlyConfigured("No risk levels for the engine: the `risk` app is not installed.")
+    return _risk_levels_reader()
 
 
 def engine_config() -> EngineConfig:
     """Everything the liquidation engine's decisions read from the database and Redis."""
-    risk = RiskSettings.load()
     return EngineConfig(
         coins={coin.symbol: CoinRule.from_model(coin) for coin in Coin.objects.all()},
-        risk=RiskLevels(
-            equity_usdt=risk.equity_usdt,
-            im_warn_pct=risk.im_warn_pct,
-            im_block_pct=risk.im_reduce_pct,
-            max_open_positions=risk.max_open_positions,
-        ),
+        risk=risk_levels(),
         flags=trading_flags(),
         pm_symbols=pm_symbols(),
     )

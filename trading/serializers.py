@@ -1,7 +1,8 @@
 from rest_framework import serializers
 
-from controlpanel.serializers import CleanModelSerializer
-from trading.models import Coin, Decision, TradingState
+from core.models import TradingState
+from core.serializers import CleanModelSerializer
+from trading.models import Coin, Decision
 
 
 class CoinSerializer(CleanModelSerializer):

@@ -17,25 +17,12 @@ from datetime import datetime, timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from controlpanel.redis_client import redis_client
-from trading.models import Decision, Instrument, TradingState
+from core import keys
+from core.models import TradingState
+from core.redis_client import events_channel, redis_client
+from trading.models import Decision, Instrument
 
 logger = logging.getLogger(__name__)
-
-EVENTS_CHANNEL_PREFIX = "controlpanel:events"
-
-
-def events_channel() -> str:
-    """The pub/sub channel of this panel's Redis database.
-
-    Redis pub/sub ignores database numbers: without the number in the name, a test run
-    on database 15 would halt a panel running on database 0 of the same server.
-    """
-    db = redis_client().connection_pool.connection_kwargs.get("db", 0)
-    return f"{EVENTS_CHANNEL_PREFIX}:{db}"
-
-
-TRADING_STATE_KEY = "controlpanel:trading_state"
 
 
 def _ms(value: datetime | None) -> int | None:
@@ -60,7 +47,7 @@ def events_publish(kind: str, payload: dict | None = None) -> None:
     message = json.dumps({"type": kind, **(payload or {})})
     client = redis_client()
     if kind == "trading_state" and payload is not None:
-        client.set(TRADING_STATE_KEY, json.dumps(payload))
+        client.set(keys.TRADING_STATE, json.dumps(payload))
     client.publish(events_channel(), message)
 
 

@@ -7,9 +7,10 @@ from decimal import Decimal
 
 import pytest
 
+from core.models import TradingState
 from portfolio.models import AllowlistEntry, PortfolioSettings
 from risk.models import RiskSettings
-from trading.models import Coin, Decision, TradingState
+from trading.models import Coin, Decision
 
 pytestmark = pytest.mark.django_db
 

@@ -9,21 +9,15 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from risk.snapshot import (
-    ACCOUNT_SNAPSHOT_ERROR_KEY,
-    ACCOUNT_SNAPSHOT_KEY,
-    EQUITY_SAMPLES_KEY,
-    account_snapshot_publish_step,
-    position_owner,
-)
+from core import keys
+from risk.snapshot import account_snapshot_publish_step, position_owner
 from tests.support import make_sim_gateway
-from trading.selectors import PM_SYMBOLS_KEY
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db]
 
 
 def published(redis_db) -> dict:
-    return json.loads(redis_db.get(ACCOUNT_SNAPSHOT_KEY))
+    return json.loads(redis_db.get(keys.ACCOUNT_SNAPSHOT))
 
 
 @pytest.mark.parametrize(
@@ -37,7 +31,7 @@ def test_the_portfolio_owns_its_symbols_before_a_configured_coin_does(symbol, ow
 
 
 def test_it_publishes_positions_orders_and_im_as_the_exchange_shows_them(sim, redis_db, three_owner_book):
-    redis_db.sadd(PM_SYMBOLS_KEY, "ETHUSDT")
+    redis_db.sadd(keys.PM_SYMBOLS, "ETHUSDT")
     now = timezone.now()
 
     result = account_snapshot_publish_step(gateway=three_owner_book, now=now)
@@ -84,7 +78,7 @@ def test_it_samples_equity_at_most_every_30_s_into_a_capped_list(sim, redis_db, 
     second = account_snapshot_publish_step(gateway=gateway, now=now + timedelta(seconds=2))
 
     assert first.equity_sampled and not second.equity_sampled
-    assert redis_db.lrange(EQUITY_SAMPLES_KEY, 0, -1) == [f"{int(now.timestamp() * 1000)} 10000"]
+    assert redis_db.lrange(keys.EQUITY_SAMPLES, 0, -1) == [f"{int(now.timestamp() * 1000)} 10000"]
     assert published(redis_db)["at_ms"] == int((now + timedelta(seconds=2)).timestamp() * 1000)
 
 
@@ -98,12 +92,12 @@ def test_a_failed_read_keeps_the_last_snapshot_and_says_why(sim, redis_db):
 
     assert not result.published and "10016" in result.error
     assert published(redis_db)["at_ms"] == int(now.timestamp() * 1000)  # the last good one stays
-    error = json.loads(redis_db.get(ACCOUNT_SNAPSHOT_ERROR_KEY))
+    error = json.loads(redis_db.get(keys.ACCOUNT_SNAPSHOT_ERROR))
     assert "10016" in error["error"] and "sim-api" not in error["error"]
-    assert 0 < redis_db.ttl(ACCOUNT_SNAPSHOT_ERROR_KEY) <= 120
+    assert 0 < redis_db.ttl(keys.ACCOUNT_SNAPSHOT_ERROR) <= 120
 
     assert account_snapshot_publish_step(gateway=gateway, now=now + timedelta(seconds=4)).published
-    assert redis_db.get(ACCOUNT_SNAPSHOT_ERROR_KEY) is None
+    assert redis_db.get(keys.ACCOUNT_SNAPSHOT_ERROR) is None
 
 
 def test_the_beat_runs_the_snapshot_every_2_s():

@@ -11,9 +11,8 @@ from channels.layers import get_channel_layer
 from django.contrib.sessions.models import Session
 
 from controlpanel.config import client_networks
-from risk.snapshot import ACCOUNT_SNAPSHOT_KEY
+from core import keys
 from tests.dashboard.conftest import communicator, receive_type, session_cookie
-from trading.engine_runner import DASHBOARD_GROUP
 from trading.models import Decision
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio, pytest.mark.django_db(transaction=True)]
@@ -74,14 +73,14 @@ async def test_staff_gets_the_whole_state_then_the_engines_decisions_as_they_are
         "order_link_id": "",
     }
     await get_channel_layer().group_send(
-        DASHBOARD_GROUP, {"type": "journal.decisions", "decisions": [pushed]}
+        keys.DASHBOARD_GROUP, {"type": "journal.decisions", "decisions": [pushed]}
     )
     message = await receive_type(ws, "decisions")
     assert message["decisions"] == [pushed]
 
     liquidation = {"at_ms": 1, "symbol": "SOLUSDT", "side": "long", "result": "offset_not_met"}
     await get_channel_layer().group_send(
-        DASHBOARD_GROUP, {"type": "liquidations", "liquidations": [liquidation]}
+        keys.DASHBOARD_GROUP, {"type": "liquidations", "liquidations": [liquidation]}
     )
     assert (await receive_type(ws, "liquidations"))["liquidations"] == [liquidation]
     await ws.disconnect()
@@ -95,7 +94,7 @@ async def test_it_pushes_the_account_snapshot_and_new_journal_rows_every_interva
     await receive_type(ws, "state")
 
     redis_db.set(
-        ACCOUNT_SNAPSHOT_KEY,
+        keys.ACCOUNT_SNAPSHOT,
         json.dumps(
             {
                 "at_ms": 1_767_225_600_000,

@@ -17,10 +17,10 @@ from controlpanel.dashboard import (
     money_text,
     pct_text,
 )
+from core import keys
+from core.models import TradingState
 from risk.models import DailyPnL, RiskSettings
-from risk.snapshot import ACCOUNT_SNAPSHOT_ERROR_KEY, ACCOUNT_SNAPSHOT_KEY, EQUITY_SAMPLES_KEY
-from trading.engine_runner import LIQUIDATIONS_KEY, STATS_KEY
-from trading.models import Decision, TradingState
+from trading.models import Decision
 
 NOW = datetime(2026, 3, 14, 12, 0, 0, tzinfo=UTC)
 NOW_MS = int(NOW.timestamp() * 1000)
@@ -129,7 +129,7 @@ def test_the_lock_state_says_what_stops_trading():
 @pytest.mark.django_db
 def test_the_first_paint_gathers_redis_and_the_database(redis_db):
     redis_db.set(
-        ACCOUNT_SNAPSHOT_KEY,
+        keys.ACCOUNT_SNAPSHOT,
         json.dumps(
             {
                 "at_ms": NOW_MS - 1000,
@@ -157,12 +157,16 @@ def test_the_first_paint_gathers_redis_and_the_database(redis_db):
             }
         ),
     )
-    redis_db.set(ACCOUNT_SNAPSHOT_ERROR_KEY, "not json")  # corrupt: reads as none
-    redis_db.set(STATS_KEY, json.dumps({"ready": True, "skips": {"offset_not_met": 3, "cooldown": 7}}))
+    redis_db.set(keys.ACCOUNT_SNAPSHOT_ERROR, "not json")  # corrupt: reads as none
+    redis_db.set(
+        keys.ENGINE_STATS, json.dumps({"ready": True, "skips": {"offset_not_met": 3, "cooldown": 7}})
+    )
     yesterday_ms = NOW_MS - 13 * 3600 * 1000
-    redis_db.rpush(EQUITY_SAMPLES_KEY, f"{yesterday_ms} 9000", f"{NOW_MS - 60_000} 10400", f"{NOW_MS} 10500")
+    redis_db.rpush(keys.EQUITY_SAMPLES, f"{yesterday_ms} 9000", f"{NOW_MS - 60_000} 10400", f"{NOW_MS} 10500")
     redis_db.rpush(
-        LIQUIDATIONS_KEY, json.dumps({"at_ms": 1, "symbol": "A"}), json.dumps({"at_ms": 2, "symbol": "B"})
+        keys.ENGINE_LIQUIDATIONS,
+        json.dumps({"at_ms": 1, "symbol": "A"}),
+        json.dumps({"at_ms": 2, "symbol": "B"}),
     )
     for day, pct in ((date(2026, 3, 13), "-1.5"), (date(2026, 3, 14), "5")):
         DailyPnL.objects.create(
@@ -206,7 +210,7 @@ def test_the_first_paint_gathers_redis_and_the_database(redis_db):
 def test_the_page_renders_from_redis_without_reaching_the_exchange(admin_client, redis_db, settings):
     settings.SIM_BASE_URL = "http://127.0.0.1:9"  # nothing listens: any exchange call would fail
     redis_db.set(
-        ACCOUNT_SNAPSHOT_KEY,
+        keys.ACCOUNT_SNAPSHOT,
         json.dumps(
             {
                 "at_ms": int(datetime.now(tz=UTC).timestamp() * 1000),

@@ -10,10 +10,9 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
+from core import keys
 from risk.snapshot import account_snapshot_publish_step
 from tests.browser import running_web
-from trading.engine_runner import DASHBOARD_GROUP
-from trading.selectors import PM_SYMBOLS_KEY
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -24,6 +23,7 @@ from django.contrib.auth.models import User
 from django.utils import timezone
 from risk.models import DailyPnL
 from trading.models import Decision
+from core import keys
 User.objects.create_superuser('owner', '', 'pw-owner-1')
 today = timezone.now().date()
 DailyPnL.objects.create(date=today, baseline_equity=D('9800'), last_equity=D('10045'), pnl_usdt=D('245'),
@@ -56,14 +56,14 @@ def in_a_thread(function):
 def group_send(message: dict) -> None:
     from channels.layers import get_channel_layer
 
-    in_a_thread(lambda: asyncio.run(get_channel_layer().group_send(DASHBOARD_GROUP, message)))
+    in_a_thread(lambda: asyncio.run(get_channel_layer().group_send(keys.DASHBOARD_GROUP, message)))
 
 
 def test_the_dashboard_shows_the_account_and_updates_live(
     tmp_path, settings, sim, redis_db, three_owner_book, chromium
 ):
     gateway = three_owner_book
-    redis_db.sadd(PM_SYMBOLS_KEY, "ETHUSDT")
+    redis_db.sadd(keys.PM_SYMBOLS, "ETHUSDT")
 
     def publish():
         """What the worker's beat does every 2 s."""

@@ -11,10 +11,11 @@ import pytest
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
+from core import keys
 from tests.dashboard.conftest import make_coin
 from tests.engine.test_engine_e2e import EngineThread, make_runner, move_price, wait_until
 from trading.engine import RECENT_LIQUIDATIONS, LiquidationEngine
-from trading.engine_runner import DASHBOARD_GROUP, LIQUIDATIONS_KEY, EngineRunner
+from trading.engine_runner import EngineRunner
 from trading.events import LiquidationEvent
 from trading.rules.decision import Skip, SkipReason
 
@@ -78,7 +79,7 @@ def test_the_engine_publishes_liquidations_of_configured_coins_to_redis_and_the_
 
         async def listen():
             channel = await layer.new_channel()
-            await layer.group_add(DASHBOARD_GROUP, channel)
+            await layer.group_add(keys.DASHBOARD_GROUP, channel)
             sim.liquidation("ETHUSDT", "SELL", "3300", "10")  # not a configured coin: not listed
             sim.liquidation("BTCUSDT", "SELL", "95000", "0.001")  # below the size threshold
             sim.liquidation("BTCUSDT", "SELL", "95000", "0.5")  # enters
@@ -87,7 +88,7 @@ def test_the_engine_publishes_liquidations_of_configured_coins_to_redis_and_the_
                 message = await asyncio.wait_for(layer.receive(channel), timeout=5)
                 if message["type"] == "liquidations":
                     rows += message["liquidations"]
-            await layer.group_discard(DASHBOARD_GROUP, channel)
+            await layer.group_discard(keys.DASHBOARD_GROUP, channel)
             return rows
 
         pushed = async_to_sync(listen)()
@@ -95,7 +96,7 @@ def test_the_engine_publishes_liquidations_of_configured_coins_to_redis_and_the_
             ("BTCUSDT", Decimal("0.001"), "below_size_threshold"),
             ("BTCUSDT", Decimal("0.5"), "entry"),
         ]
-        stored = wait_until(lambda: redis_db.lrange(LIQUIDATIONS_KEY, 0, -1), what="the Redis list")
+        stored = wait_until(lambda: redis_db.lrange(keys.ENGINE_LIQUIDATIONS, 0, -1), what="the Redis list")
         assert [json.loads(row) for row in stored] == pushed
         assert all(e.symbol == "BTCUSDT" for _, e, _ in thread.engine.recent_liquidations)
     finally:

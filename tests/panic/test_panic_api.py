@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from controlpanel.config import client_networks
+from core.models import TradingState
 from tests.panic.conftest import open_orders_on_exchange
-from trading.models import Decision, TradingState
+from trading.models import Decision
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db]
 

@@ -9,14 +9,16 @@ from decimal import Decimal
 
 import pytest
 
+from core import keys
+from core.models import TradingState
+from core.redis_client import events_channel
 from panic.errors import PanicResetRefused
-from panic.services import RUN_KEY, panic_reset, panic_trigger
+from panic.services import panic_reset, panic_trigger
 from tests.panic.conftest import open_orders_on_exchange, run_in_threads
 from tests.telegram.conftest import DESK, OWNER
 from trading.gateway import OrderType
-from trading.models import Decision, TradingState
+from trading.models import Decision
 from trading.rules import Side
-from trading.services import TRADING_STATE_KEY, events_channel
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -80,7 +82,7 @@ def test_panic_locks_first_then_cancels_everything_closes_both_sides_and_journal
     assert listener.positions_when_locked == ["BTCUSDT", "ETHUSDT"]
     locks = [m for m in listener.messages if m["type"] == "trading_state"]
     assert locks and locks[0]["panic_locked"] is True and locks[0]["panic_reason"] == "drill"
-    assert json.loads(redis_db.get(TRADING_STATE_KEY))["panic_locked"] is True
+    assert json.loads(redis_db.get(keys.TRADING_STATE))["panic_locked"] is True
     # Journaled: the flatten and the panic.
     panic = Decision.objects.get(action="panic")
     assert (panic.strategy, panic.outcome, panic.reason_code) == ("panic", "taken", "flat")
@@ -88,7 +90,7 @@ def test_panic_locks_first_then_cancels_everything_closes_both_sides_and_journal
     assert panic.details["run_key"] == result.run_key
     flatten = Decision.objects.get(action="flatten")
     assert (flatten.strategy, flatten.details["run_key"]) == ("panic", result.run_key)
-    assert redis_db.get(RUN_KEY) is None  # the run lock is released
+    assert redis_db.get(keys.PANIC_RUN) is None  # the run lock is released
 
 
 def test_exchange_faults_are_retried_and_the_panic_still_ends_flat(sim, panic_settings, open_book):
@@ -195,11 +197,11 @@ def test_a_reset_when_not_locked_is_a_no_op(sim, panic_settings):
 
 def test_the_reset_is_refused_while_a_panic_flatten_runs(sim, panic_settings, redis_db):
     TradingState.objects.update_or_create(pk=1, defaults={"panic_locked": True})
-    redis_db.set(RUN_KEY, "another-run", px=5000)
+    redis_db.set(keys.PANIC_RUN, "another-run", px=5000)
     with pytest.raises(PanicResetRefused) as refused:
         panic_reset(by="test")
     assert refused.value.reason_code == "panic_running"
-    assert redis_db.get(RUN_KEY) == "another-run"
+    assert redis_db.get(keys.PANIC_RUN) == "another-run"
 
 
 def test_two_triggers_at_once_run_one_flatten_and_both_get_its_result(sim, panic_settings, open_book):
@@ -227,7 +229,7 @@ def test_a_trigger_that_tires_of_waiting_for_a_running_flatten_says_so_without_f
     sim, panic_settings, open_book, redis_db
 ):
     panic_settings.PANIC_JOIN_WAIT_S = 0.2
-    redis_db.set(RUN_KEY, "another-run", px=5000)
+    redis_db.set(keys.PANIC_RUN, "another-run", px=5000)
 
     result = panic_trigger(by="test")
 

@@ -7,19 +7,20 @@ from decimal import Decimal
 
 import pytest
 
+from core import keys
+from core.models import TradingState
 from portfolio.models import PortfolioOrder, PortfolioPosition, PortfolioState
 from portfolio.services import portfolio_scan_step
 from tests.portfolio.conftest import NOW, allow, prices, sim_orders, sim_positions
 from trading.errors import RetryableError
-from trading.models import Decision, TradingState
+from trading.models import Decision
 from trading.rules import Side
-from trading.selectors import PM_SYMBOLS_KEY
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db]
 
 
 def pm_set(redis_db) -> set[str]:
-    return set(redis_db.smembers(PM_SYMBOLS_KEY))
+    return set(redis_db.smembers(keys.PM_SYMBOLS))
 
 
 def journal(**filters) -> list[tuple[str, str, str, str]]:

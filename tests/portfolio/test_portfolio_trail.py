@@ -7,13 +7,14 @@ from decimal import Decimal
 
 import pytest
 
+from core import keys
+from core.models import TradingState
 from portfolio.models import PortfolioOrder, PortfolioPosition, PortfolioState
 from portfolio.services import portfolio_scan_step, portfolio_trail_step
 from tests.portfolio.conftest import NOW, allow, prices, sim_orders, sim_positions
 from trading.flatten import positions_flatten
-from trading.models import Decision, TradingState
+from trading.models import Decision
 from trading.rules import Side
-from trading.selectors import PM_SYMBOLS_KEY
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db]
 
@@ -28,7 +29,7 @@ def trail(sim, gateway, at: int, **last_prices):
 
 
 def pm_set(redis_db) -> set[str]:
-    return set(redis_db.smembers(PM_SYMBOLS_KEY))
+    return set(redis_db.smembers(keys.PM_SYMBOLS))
 
 
 def journal(**filters) -> list[tuple[str, str, str, str]]:
@@ -236,8 +237,8 @@ def test_an_order_that_never_reached_the_exchange_is_failed_after_the_grace(sim,
 
 
 def test_the_pm_set_is_rebuilt_from_the_book(sim, gateway, pm, xrp_held, redis_db):
-    redis_db.delete(PM_SYMBOLS_KEY)  # Redis restarted without its data
-    redis_db.sadd(PM_SYMBOLS_KEY, "LTCUSDT")  # and a stale member
+    redis_db.delete(keys.PM_SYMBOLS)  # Redis restarted without its data
+    redis_db.sadd(keys.PM_SYMBOLS, "LTCUSDT")  # and a stale member
     trail(sim, gateway, 1, XRPUSDT="2.7500")
     assert pm_set(redis_db) == {"XRPUSDT"}
 
@@ -265,7 +266,7 @@ def test_a_step_backs_off_while_the_other_holds_the_book(sim, gateway, pm, xrp_h
     from portfolio import services
 
     monkeypatch.setattr(services, "BOOK_LOCK_WAIT_S", 0.05)
-    held = redis_db.lock(services.BOOK_LOCK_KEY, timeout=5)
+    held = redis_db.lock(keys.PM_BOOK_LOCK, timeout=5)
     assert held.acquire(blocking=False)
     try:
         assert trail(sim, gateway, 1, XRPUSDT="2.5000").status == "busy"

@@ -7,13 +7,14 @@ from decimal import Decimal
 
 import pytest
 
+from core import keys
+from core.models import TradingState
 from risk import services
 from risk.models import DailyPnL, RiskSettings
 from risk.services import DAILY_REASON_PREFIX, daily_control_step
 from tests.risk.conftest import OWNER_CHAT
-from trading.models import Decision, TradingState
+from trading.models import Decision
 from trading.rules import Side
-from trading.selectors import PM_SYMBOLS_KEY
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db]
 
@@ -98,7 +99,7 @@ def test_hitting_the_target_flattens_every_position_and_disables_until_midnight_
     daily_control_step(gateway=gateway, now=NOW)
     market(gateway, "BTCUSDT", Side.BUY, "0.500", "97000", "t-long")
     market(gateway, "SOLUSDT", Side.BUY, "2.0", "180", "t-pm")
-    redis_db.sadd(PM_SYMBOLS_KEY, "SOLUSDT")  # the portfolio's: flattened too, the day is over for all
+    redis_db.sadd(keys.PM_SYMBOLS, "SOLUSDT")  # the portfolio's: flattened too, the day is over for all
     sim.set_price("BTCUSDT", "99500.00")  # 0.5 x 2490.30 = +1245.15 before fees: about +12 %
 
     hit = daily_control_step(gateway=gateway, now=NOW + timedelta(minutes=1))
@@ -210,10 +211,10 @@ def test_a_flatten_that_does_not_end_flat_is_retried_on_a_later_pass(sim, gatewa
 
     # Within the retry interval nothing happens; once it passed, the next pass flattens again.
     assert daily_control_step(gateway=gateway, now=NOW + timedelta(minutes=1, seconds=5)).flatten is None
-    redis_db.delete(services.DAILY_FLATTEN_RETRY_KEY.format(date=TODAY.isoformat()))
+    redis_db.delete(keys.RISK_DAILY_FLATTEN_RETRY.format(date=TODAY.isoformat()))
     retry = daily_control_step(gateway=gateway, now=NOW + timedelta(minutes=1, seconds=35))
 
     assert retry.flatten.flat and sim.state()["positions"] == []
     assert flattens().order_by("id").last().details["run_key"] == "daily-2025-03-10-r1"
-    redis_db.delete(services.DAILY_FLATTEN_RETRY_KEY.format(date=TODAY.isoformat()))
+    redis_db.delete(keys.RISK_DAILY_FLATTEN_RETRY.format(date=TODAY.isoformat()))
     assert daily_control_step(gateway=gateway, now=NOW + timedelta(minutes=2, seconds=10)).flatten is None

@@ -7,11 +7,11 @@ from decimal import Decimal
 
 import pytest
 
+from core import keys
 from risk import services
 from risk.services import im_watch_step
 from trading.models import Decision
 from trading.rules import Side
-from trading.selectors import PM_SYMBOLS_KEY
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db]
 
@@ -55,9 +55,9 @@ def test_above_the_warn_level_one_alert_per_cooldown(sim, gateway, redis_db, ale
     journal = Decision.objects.get(action="im_warn")
     assert (journal.strategy, journal.outcome, journal.reason_code) == ("risk", "taken", "im_warn")
     assert reduce_orders(sim) == []  # a warning never trades
-    assert 0 < redis_db.ttl(services.IM_WARN_KEY) <= 300
+    assert 0 < redis_db.ttl(keys.RISK_IM_WARN) <= 300
 
-    redis_db.delete(services.IM_WARN_KEY)  # the interval has passed
+    redis_db.delete(keys.RISK_IM_WARN)  # the interval has passed
     assert im_watch_step(gateway=gateway, now=NOW + timedelta(minutes=6)).warned
     assert len(alerts.sent) == 2
 
@@ -70,7 +70,7 @@ def overloaded(sim, gateway, redis_db):
     market(gateway, "BTCUSDT", Side.BUY, "0.080", "97000", "t-btc")
     market(gateway, "SOLUSDT", Side.BUY, "0.4", "180", "t-sol")
     market(gateway, "ETHUSDT", Side.SELL, "0.50", "3300", "t-eth")
-    redis_db.sadd(PM_SYMBOLS_KEY, "ETHUSDT")
+    redis_db.sadd(keys.PM_SYMBOLS, "ETHUSDT")
     sim.set_price("BTCUSDT", "96000.00")
     return gateway
 
@@ -104,10 +104,10 @@ def test_a_second_reduction_waits_for_the_cooldown(sim, overloaded, redis_db):
 
     assert waiting.action == "reduce" and waiting.cooldown and waiting.reduced == []
     assert sizes(sim)["BTCUSDT"] == Decimal("0.064") and len(reduce_orders(sim)) == 2
-    assert 0 < redis_db.ttl(services.IM_REDUCE_KEY) <= 300
-    assert redis_db.get(services.IM_REDUCE_KEY) == "im-20250310T120000"
+    assert 0 < redis_db.ttl(keys.RISK_IM_REDUCE) <= 300
+    assert redis_db.get(keys.RISK_IM_REDUCE) == "im-20250310T120000"
 
-    redis_db.delete(services.IM_REDUCE_KEY)  # the cooldown has passed
+    redis_db.delete(keys.RISK_IM_REDUCE)  # the cooldown has passed
     later = im_watch_step(gateway=overloaded, now=NOW + timedelta(minutes=5, seconds=1))
 
     assert later.reduced == ["BTCUSDT"] and later.run_key == "im-20250310T120501"
@@ -122,5 +122,5 @@ def test_a_reduction_that_placed_nothing_gives_the_cooldown_back_early(sim, over
     failed = im_watch_step(gateway=overloaded, now=NOW)
 
     assert sorted(failed.failed) == ["BTCUSDT", "SOLUSDT"] and failed.reduced == []
-    assert 0 < redis_db.ttl(services.IM_REDUCE_KEY) <= services.IM_REDUCE_FAILED_RETRY_S
+    assert 0 < redis_db.ttl(keys.RISK_IM_REDUCE) <= services.IM_REDUCE_FAILED_RETRY_S
     assert Decision.objects.filter(action="reduce", outcome="failed").count() == 2

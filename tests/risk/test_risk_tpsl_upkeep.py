@@ -7,11 +7,11 @@ from decimal import Decimal
 
 import pytest
 
+from core import keys
 from risk.services import tpsl_upkeep_step
 from tests.risk.conftest import coin
 from trading.models import Decision
 from trading.rules import Side
-from trading.selectors import PM_SYMBOLS_KEY
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db]
 
@@ -55,7 +55,7 @@ def book(sim, gateway, redis_db):
     coin("BTCUSDT", take_profit_pct="1.5", stop_loss_pct="0.8")
     coin("ETHUSDT", take_profit_pct="2", stop_loss_pct="1")
     coin("SOLUSDT", take_profit_pct="3", stop_loss_pct="2")
-    redis_db.sadd(PM_SYMBOLS_KEY, "SOLUSDT")
+    redis_db.sadd(keys.PM_SYMBOLS, "SOLUSDT")
     market(gateway, "BTCUSDT", Side.BUY, "0.010", "97000", "t-btc")
     market(gateway, "ETHUSDT", Side.SELL, "0.50", "3300", "t-eth")
     market(gateway, "SOLUSDT", Side.BUY, "2.0", "180", "t-sol")

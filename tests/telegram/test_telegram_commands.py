@@ -8,10 +8,11 @@ import time
 
 import pytest
 
-from controlpanel.heartbeat import heartbeat_write
+from core import keys
+from core.heartbeat import heartbeat_write
+from core.models import TradingState
 from tests.telegram.conftest import DESK, OUTSIDER, OWNER
-from trading.engine_runner import STATS_KEY
-from trading.models import Decision, TradingState
+from trading.models import Decision
 from trading.services import trading_halt
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -31,7 +32,7 @@ def test_help_lists_the_working_commands_and_nothing_else(running_bot, bot_api):
 def test_status_answers_an_allowlisted_group(running_bot, bot_api, redis_db):
     heartbeat_write(process="telegram")
     redis_db.set(
-        STATS_KEY,
+        keys.ENGINE_STATS,
         json.dumps(
             {
                 "ready": True,

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 
-from controlpanel.heartbeat import HEARTBEATS_KEY
+from core import keys
 from telegram_bridge.alerts import alert_send
 from telegram_bridge.bot import BotTokenRejected
 from tests.telegram.bot_api_standin import BotApiStandIn
@@ -135,11 +135,11 @@ def test_run_telegram_beats_answers_and_stops_cleanly_on_sigterm(bot_api, redis_
     )
     try:
         deadline = time.monotonic() + 20
-        while not (redis_db.hget(HEARTBEATS_KEY, "telegram") and "getUpdates" in bot_api.calls):
+        while not (redis_db.hget(keys.HEARTBEATS, "telegram") and "getUpdates" in bot_api.calls):
             assert process.poll() is None, process.stdout.read()
             assert time.monotonic() < deadline, "run_telegram did not start polling"
             time.sleep(0.05)
-        assert json.loads(redis_db.hget(HEARTBEATS_KEY, "telegram"))["pid"] == process.pid
+        assert json.loads(redis_db.hget(keys.HEARTBEATS, "telegram"))["pid"] == process.pid
         help_update = bot_api.message_from(OWNER, "/help")
         assert "/status" in bot_api.wait_sent(1)[0].text
 

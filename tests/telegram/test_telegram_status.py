@@ -8,10 +8,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from controlpanel.heartbeat import heartbeat_write
+from core import keys
+from core.heartbeat import heartbeat_write
+from core.models import TradingState
 from telegram_bridge.services import status_text
-from trading.engine_runner import STATS_KEY
-from trading.models import Decision, TradingState
+from trading.models import Decision
 
 pytestmark = pytest.mark.django_db
 
@@ -65,7 +66,7 @@ def test_it_lists_each_required_process_up_or_down(redis_db, settings):
 def test_engine_stats_say_when_there_are_none_or_not_ready(redis_db):
     assert "Engine: no stats yet (not started?)" in status_text()
     redis_db.set(
-        STATS_KEY,
+        keys.ENGINE_STATS,
         json.dumps(
             {"ready": False, "coins": 0, "entries_sent": 0, "skips": {}, "positions": 0, "im_pct": None}
         ),

@@ -3,7 +3,7 @@ import asyncio
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from controlpanel.process import run_process
+from core.process import run_process
 from telegram_bridge.bot import BotTokenRejected, PollingStopped, bot_main
 
 

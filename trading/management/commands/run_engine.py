@@ -2,7 +2,7 @@ import asyncio
 
 from django.core.management.base import BaseCommand
 
-from controlpanel.process import run_process
+from core.process import run_process
 from trading.engine_runner import engine_main
 
 

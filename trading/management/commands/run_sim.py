@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from controlpanel.heartbeat import heartbeat_start
+from core.heartbeat import heartbeat_start
 from trading.sim import cli, run
 
 

@@ -19,11 +19,11 @@ from datetime import UTC, datetime
 
 from django.conf import settings
 
-from controlpanel.redis_client import redis_client
+from core import keys
+from core.redis_client import redis_client
 
 logger = logging.getLogger(__name__)
 
-HEARTBEATS_KEY = "controlpanel:heartbeats"
 KNOWN_PROCESSES = ("web", "engine", "worker", "beat", "telegram", "sim")
 
 
@@ -68,13 +68,18 @@ def process_health(
 
 def heartbeat_write(*, process: str, now: float | None = None, client=None) -> None:
     beat = {"ts": time.time() if now is None else now, "pid": os.getpid(), "host": socket.gethostname()}
-    (client or redis_client()).hset(HEARTBEATS_KEY, process, json.dumps(beat))
+    (client or redis_client()).hset(keys.HEARTBEATS, process, json.dumps(beat))
 
 
 def health_report(*, now: float | None = None, client=None) -> list[ProcessHealth]:
     """Every required process, then any other process that has ever beaten."""
-    now = time.time() if now is None else now
-    raw = (client or redis_client()).hgetall(HEARTBEATS_KEY)
+    raw = (client or redis_client()).hgetall(keys.HEARTBEATS)
+    return health_from_beats(raw, now=time.time() if now is None else now)
+
+
+def health_from_beats(raw: dict[str, str], *, now: float) -> list[ProcessHealth]:
+    """`health_report` from the heartbeat hash already read (`status_snapshot` reads it in
+    the same round trip as everything else)."""
     beats = {}
     for name, value in raw.items():
         try:
@@ -142,7 +147,7 @@ async def heartbeat_forever(process: str, stop) -> None:
         while not stop.is_set():
             beat = {"ts": time.time(), "pid": os.getpid(), "host": socket.gethostname()}
             try:
-                await client.hset(HEARTBEATS_KEY, process, json.dumps(beat))
+                await client.hset(keys.HEARTBEATS, process, json.dumps(beat))
                 failing = False
             except Exception as error:
                 if not failing:

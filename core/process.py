@@ -7,7 +7,7 @@ import logging
 import signal
 from collections.abc import Awaitable, Callable
 
-from controlpanel.heartbeat import heartbeat_forever
+from core.heartbeat import heartbeat_forever
 
 logger = logging.getLogger(__name__)
 

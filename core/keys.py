@@ -1,0 +1,44 @@
+"""Every Redis key, pub/sub channel and Channels group name, in one place.
+
+Redis is shared state between processes (engine, workers, web, bridge): a name typed
+twice is a bug waiting for a rename. Plain constants, importable without Django (the
+container healthcheck reads the heartbeats before anything else starts).
+Names with ``{...}`` are templates: ``DAILY_FLATTEN_PENDING.format(date=...)``.
+"""
+
+# -- processes -----------------------------------------------------------------------
+HEARTBEATS = "controlpanel:heartbeats"  # hash: process name -> {ts, pid, host}
+
+# -- the trading switches -----------------------------------------------------------
+TRADING_STATE = "controlpanel:trading_state"  # the switches as JSON, read at engine start
+# Pub/sub: `trading_state` and `config` events. Pub/sub ignores database numbers, so the
+# database is part of the name (core.redis_client.events_channel adds it).
+EVENTS_CHANNEL_PREFIX = "controlpanel:events"
+
+# -- the liquidation engine --------------------------------------------------------
+ENGINE_STATS = "controlpanel:engine:stats"  # its figures, written with each journal flush
+ENGINE_LIQUIDATIONS = "controlpanel:engine:liquidations"  # recent liquidations, oldest first
+DASHBOARD_GROUP = "dashboard"  # the Channels group the live dashboard listens on
+
+# -- the account, as the worker last read it ---------------------------------------
+ACCOUNT_SNAPSHOT = "controlpanel:account:snapshot"
+ACCOUNT_SNAPSHOT_ERROR = "controlpanel:account:snapshot_error"
+EQUITY_SAMPLES = "controlpanel:account:equity_samples"
+EQUITY_SAMPLE_CLAIM = "controlpanel:account:equity_sample_claim"
+
+# -- risk ------------------------------------------------------------------------------
+RISK_IM_WARN = "controlpanel:risk:im_warn_alerted"
+RISK_IM_REDUCE = "controlpanel:risk:im_reduce"  # value: the run key of the reduction holding the cooldown
+RISK_DAILY_FLATTEN_PENDING = "controlpanel:risk:daily_flatten_pending:{date}"
+RISK_DAILY_FLATTEN_RETRY = "controlpanel:risk:daily_flatten_retry:{date}"
+RISK_DAILY_FLATTEN_ATTEMPT = "controlpanel:risk:daily_flatten_attempt:{date}"
+RISK_FAILURE_JOURNALED = "controlpanel:risk:failure_journaled:{what}"
+
+# -- portfolio momentum ----------------------------------------------------------
+PM_SYMBOLS = "controlpanel:pm_symbols"  # symbols PM holds: written by portfolio, read by WL
+PM_BOOK_LOCK = "controlpanel:pm:book_lock"
+PM_FAILURE_JOURNALED = "controlpanel:pm:journaled:{what}"
+
+# -- panic ------------------------------------------------------------------------------
+PANIC_RUN = "panic:run"  # holds the run key of the flatten in progress
+PANIC_RESULT = "panic:result:{run_key}"  # each run's result, for the triggers that waited on it

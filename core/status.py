@@ -1,0 +1,88 @@
+"""The one status read: the trading switches, the engine's figures, the account as the
+worker last read it, and process health.
+
+REST (`GET /api/state`), `GET /panic`, Telegram `/status` and the dashboard all read
+`status_snapshot()`, so they can never disagree. It costs one database read (the
+switches; a read never creates their row) and one Redis round trip. When Redis is down
+the Redis parts are None and `redis_error` says why: a status read never fails, because
+it matters most when things break.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.conf import settings
+from django.utils import timezone
+
+from core import keys
+from core.heartbeat import ProcessHealth, health_from_beats
+from core.models import TradingState
+from core.redis_client import redis_client
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class StatusSnapshot:
+    at: datetime
+    exchange_mode: str
+    switches: TradingState  # unsaved, all off, while nobody has touched them
+    may_trade: bool
+    panic_running: str | None = None  # the run key of a panic flatten in progress
+    engine: dict | None = None  # the engine's figures (ready, coins, entries, skips, IM %)
+    account: dict | None = None  # the worker's account snapshot (equity, IM %, positions, orders)
+    account_error: dict | None = None  # the worker's last failure to read the account
+    health: list[ProcessHealth] | None = None  # required processes first
+    redis_error: str = ""
+
+    @property
+    def healthy(self) -> bool | None:
+        """Every required process alive (None: unknown, Redis is down)."""
+        if self.health is None:
+            return None
+        return all(process.alive for process in self.health if process.required)
+
+
+def _json(raw: str | None):
+    if not raw:
+        return None
+    try:
+        return json.loads(raw)
+    except (TypeError, ValueError):
+        return None  # a corrupt value reads as missing; it must not break a status read
+
+
+def status_snapshot(*, now: datetime | None = None) -> StatusSnapshot:
+    """The status at `now` (the switches' clock); health is judged at the wall clock."""
+    now = now or timezone.now()
+    switches = TradingState.current()
+    base = {
+        "at": now,
+        "exchange_mode": settings.EXCHANGE_MODE,
+        "switches": switches,
+        "may_trade": switches.may_trade(now),
+    }
+    try:
+        with redis_client().pipeline(transaction=False) as pipe:
+            pipe.get(keys.PANIC_RUN)
+            pipe.get(keys.ENGINE_STATS)
+            pipe.get(keys.ACCOUNT_SNAPSHOT)
+            pipe.get(keys.ACCOUNT_SNAPSHOT_ERROR)
+            pipe.hgetall(keys.HEARTBEATS)
+            panic_run, stats, account, account_error, beats = pipe.execute()
+    except Exception as error:  # Redis down or unreachable: say so, keep the database part
+        logger.warning("status_redis_unavailable error=%s", type(error).__name__)
+        return StatusSnapshot(**base, redis_error=f"redis unavailable ({type(error).__name__})")
+    return StatusSnapshot(
+        **base,
+        panic_running=panic_run,
+        engine=_json(stats),
+        account=_json(account),
+        account_error=_json(account_error),
+        health=health_from_beats(beats, now=time.time()),
+    )
