@@ -36,9 +36,9 @@ from django.utils import timezone
 from controlpanel.redis_client import redis_client
 from panic.errors import PanicResetRefused
 from telegram_bridge.alerts import alert_send
+from trading.bybit import BybitGateway
 from trading.errors import GatewayError
 from trading.flatten import FlattenReport, positions_flatten
-from trading.gateway import BybitGateway
 from trading.models import Decision, TradingState
 from trading.services import decision_record, trading_state_publish
 

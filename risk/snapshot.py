@@ -23,8 +23,8 @@ from datetime import datetime
 from decimal import Decimal
 
 from controlpanel.redis_client import redis_client
+from trading.bybit import BybitGateway, Order, Position, Wallet
 from trading.errors import GatewayError
-from trading.gateway import BybitGateway, Order, Position, Wallet
 from trading.models import Coin
 from trading.selectors import pm_symbols
 

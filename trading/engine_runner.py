@@ -24,9 +24,9 @@ from django.conf import settings
 from django.db import close_old_connections
 
 from trading import feeds
+from trading.bybit import BybitGateway, ExchangeMode
 from trading.engine import RECENT_LIQUIDATIONS, AccountView, LiquidationEngine, journal_rows
 from trading.errors import GatewayError
-from trading.gateway import BybitGateway, ExchangeMode
 
 logger = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from panic.errors import PanicResetRefused
 from panic.services import RUN_KEY, panic_reset, panic_trigger
 from tests.panic.conftest import open_orders_on_exchange, run_in_threads
 from tests.telegram.conftest import DESK, OWNER
-from trading.gateway import OrderType
+from trading.bybit import OrderType
 from trading.models import Decision, TradingState
 from trading.rules import Side
 from trading.services import TRADING_STATE_KEY, events_channel
