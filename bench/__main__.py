@@ -115,8 +115,8 @@ class Engine:
     def __init__(self, sim: Simulator):
         import asyncio
 
+        from trading.bybit import BybitGateway
         from trading.engine_runner import EngineEndpoints, EngineRunner
-        from trading.gateway import BybitGateway
 
         ws = sim.base_url.replace("http://", "ws://")
         gateway = BybitGateway(

@@ -38,9 +38,9 @@ from core.alerts import alert_send
 from core.models import TradingState
 from core.redis_client import redis_client
 from panic.errors import PanicResetRefused
+from trading.bybit import BybitGateway
 from trading.errors import GatewayError
 from trading.flatten import FlattenReport, positions_flatten
-from trading.gateway import BybitGateway
 from trading.models import Decision
 from trading.services import decision_record, trading_state_publish
 

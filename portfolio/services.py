@@ -55,6 +55,7 @@ from portfolio.models import (
     PortfolioSettings,
     PortfolioState,
 )
+from trading.bybit import BybitGateway, Position, Ticker
 from trading.errors import (
     GatewayError,
     OrderOutcomeUnknown,
@@ -62,7 +63,6 @@ from trading.errors import (
     RetryableError,
     UnknownInstrument,
 )
-from trading.gateway import BybitGateway, Position, Ticker
 from trading.models import Decision
 from trading.rules import Side
 from trading.rules.order_link_id import order_link_id

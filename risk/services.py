@@ -32,9 +32,9 @@ from core.redis_client import redis_client
 from risk import rules
 from risk.models import DailyPnL, RiskSettings
 from risk.rules import DayOutcome, ImAction
+from trading.bybit import BybitGateway, Position
 from trading.errors import GatewayError, OrderOutcomeUnknown
 from trading.flatten import FlattenReport, positions_flatten
-from trading.gateway import BybitGateway, Position
 from trading.models import Coin, Decision
 from trading.rules.order_link_id import order_link_id
 from trading.selectors import pm_symbols

@@ -24,8 +24,8 @@ from decimal import Decimal
 
 from core import keys
 from core.redis_client import redis_client
+from trading.bybit import BybitGateway, Order, Position, Wallet
 from trading.errors import GatewayError
-from trading.gateway import BybitGateway, Order, Position, Wallet
 from trading.models import Coin
 from trading.selectors import pm_symbols
 

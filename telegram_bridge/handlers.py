@@ -18,8 +18,8 @@ from telegram.ext import ContextTypes
 
 from panic.services import panic_trigger
 from telegram_bridge import services
+from trading.bybit import BybitGateway
 from trading.flatten import FlattenReport, positions_flatten
-from trading.gateway import BybitGateway
 from trading.models import Decision
 from trading.services import trading_halt, trading_resume
 

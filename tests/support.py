@@ -6,7 +6,7 @@ START_PRICES = {"BTCUSDT": "97000.00", "ETHUSDT": "3300.00", "SOLUSDT": "180.000
 
 def make_sim_gateway(sim, **options):
     """A prepared gateway (real pybit) on the running simulator; `options` override the defaults."""
-    from trading.gateway import BybitGateway
+    from trading.bybit import BybitGateway
 
     config = {
         "mode": "sim",

@@ -6,8 +6,8 @@ from decimal import Decimal
 
 import pytest
 
+from trading.bybit import OrderType
 from trading.flatten import positions_flatten
-from trading.gateway import OrderType
 from trading.models import Decision
 from trading.rules import Side
 

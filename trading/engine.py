@@ -29,9 +29,10 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from trading.bybit import BybitGateway, Kline
+from trading.bybit.parsing import parse_order, parse_position, parse_wallet
 from trading.errors import GatewayError, OrderOutcomeUnknown
 from trading.events import LiquidationEvent
-from trading.gateway import BybitGateway, Kline, parse_order, parse_position, parse_wallet
 from trading.rules.decision import AccountSnapshot, CoinRule, Entry, SkipReason, decide
 from trading.rules.vwap import Candle, MarketState
 from trading.selectors import EngineConfig, RiskLevels, TradingFlags

@@ -25,9 +25,9 @@ from django.db import close_old_connections
 
 from core import keys
 from trading import feeds
+from trading.bybit import BybitGateway, ExchangeMode
 from trading.engine import RECENT_LIQUIDATIONS, AccountView, LiquidationEngine, journal_rows
 from trading.errors import GatewayError
-from trading.gateway import BybitGateway, ExchangeMode
 
 logger = logging.getLogger(__name__)
 

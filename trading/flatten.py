@@ -14,8 +14,8 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from trading.bybit import BybitGateway, Position
 from trading.errors import GatewayError, OrderOutcomeUnknown
-from trading.gateway import BybitGateway, Position
 from trading.models import Decision
 from trading.rules.order_link_id import order_link_id
 from trading.services import decision_record

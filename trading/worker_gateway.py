@@ -18,7 +18,7 @@ def worker_gateway():
     if _gateway is None:
         with _gateway_lock:
             if _gateway is None:
-                from trading.gateway import BybitGateway
+                from trading.bybit import BybitGateway
 
                 gateway = BybitGateway.from_settings()
                 gateway.prepare()

@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 from channels.testing import WebsocketCommunicator
 
-from trading.gateway import OrderType
+from trading.bybit import OrderType
 from trading.models import Coin
 from trading.rules import Side
 

@@ -13,8 +13,8 @@ from decimal import Decimal
 
 import pytest
 
+from trading.bybit import BybitGateway
 from trading.engine_runner import EngineEndpoints, EngineRunner
-from trading.gateway import BybitGateway
 from trading.models import Coin, Decision
 from trading.services import trading_halt, trading_resume
 

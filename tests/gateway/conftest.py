@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 
 from tests.support import START_PRICES
-from trading.gateway import BybitGateway
+from trading.bybit import BybitGateway
 
 
 def make_gateway(sim, **options) -> BybitGateway:

@@ -10,7 +10,8 @@ from decimal import Decimal
 import pytest
 from pybit.unified_trading import HTTP
 
-from trading import gateway as gateway_module
+from trading.bybit import OrderRequest, OrderType, PositionMode, TimeInForce
+from trading.bybit import market as market_module
 from trading.errors import (
     BadRequest,
     DuplicateOrderLinkId,
@@ -20,7 +21,7 @@ from trading.errors import (
     ReduceOnlyRejected,
     UnknownInstrument,
 )
-from trading.gateway import OrderRequest, OrderType, PositionMode, Side, TimeInForce
+from trading.rules import Side
 from trading.rules.order_link_id import order_link_id
 from trading.rules.rounding import round_stop_loss, round_take_profit
 
@@ -46,7 +47,7 @@ def test_server_time_is_now(gateway):
 
 
 def test_it_loads_every_instrument_following_the_cursor(new_gateway, monkeypatch):
-    monkeypatch.setattr(gateway_module, "INSTRUMENTS_PAGE_LIMIT", 3)
+    monkeypatch.setattr(market_module, "INSTRUMENTS_PAGE_LIMIT", 3)
     gateway = new_gateway()
     instruments = gateway.fetch_instruments()
     symbols = [instrument.symbol for instrument in instruments]

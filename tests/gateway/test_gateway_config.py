@@ -4,8 +4,8 @@ from decimal import Decimal
 
 import pytest
 
+from trading.bybit import BybitGateway, ExchangeMode
 from trading.errors import AuthError
-from trading.gateway import BybitGateway, ExchangeMode
 
 KEYS = {"api_key": "key-for-a-test", "api_secret": "secret-for-a-test"}
 

@@ -8,13 +8,14 @@ from decimal import Decimal
 
 import pytest
 
+from trading.bybit import OrderRequest, OrderType
 from trading.errors import (
     AuthError,
     IpBanned,
     OrderOutcomeUnknown,
     RetryableError,
 )
-from trading.gateway import OrderRequest, OrderType, Side
+from trading.rules import Side
 from trading.rules.order_link_id import order_link_id
 
 pytestmark = pytest.mark.integration
@@ -42,7 +43,7 @@ def received(sim, order_link_id: str) -> list[dict]:
 
 def test_a_rate_limited_read_waits_and_succeeds(gateway, sim, caplog):
     sim.fault("/v5/position/list", retCode=10006, count=2)
-    with caplog.at_level(logging.WARNING, logger="trading.gateway"):
+    with caplog.at_level(logging.WARNING, logger="trading.bybit"):
         assert gateway.positions() == []
     assert sum("gateway_retry" in message and "code=10006" in message for message in caplog.messages) == 2
     assert sim.state()["faults"] == []  # both injected answers were consumed
@@ -51,7 +52,7 @@ def test_a_rate_limited_read_waits_and_succeeds(gateway, sim, caplog):
 def test_the_real_rate_limit_is_waited_out_for_cancels(gateway, caplog):
     # Default tier: 10 cancels a second. Twelve in a burst: the last ones wait for the window.
     started = time.monotonic()
-    with caplog.at_level(logging.WARNING, logger="trading.gateway"):
+    with caplog.at_level(logging.WARNING, logger="trading.bybit"):
         outcomes = [gateway.cancel_order(symbol="BTCUSDT", order_id=f"missing-{n}") for n in range(12)]
     assert outcomes == [False] * 12  # 110001: nothing to cancel, which is done
     assert any("code=10006" in message for message in caplog.messages)
@@ -63,7 +64,7 @@ def test_the_real_rate_limit_is_waited_out_for_cancels(gateway, caplog):
 )
 def test_server_errors_on_reads_are_retried(gateway, sim, fault, expected_code, caplog):
     sim.fault("/v5/account/wallet-balance", **fault)
-    with caplog.at_level(logging.WARNING, logger="trading.gateway"):
+    with caplog.at_level(logging.WARNING, logger="trading.bybit"):
         assert gateway.wallet().total_equity == D("10000")
     assert any(f"code={expected_code}" in message for message in caplog.messages)
 
@@ -100,7 +101,7 @@ def test_a_timeout_after_the_order_was_accepted_yields_exactly_one_order(new_gat
     gateway = new_gateway(timeout=0.3)
     gateway.prepare()
     sim.fault(ORDER_CREATE, mode="accept_then_timeout", latencyMs=1500)
-    with caplog.at_level(logging.INFO, logger="trading.gateway"):
+    with caplog.at_level(logging.INFO, logger="trading.bybit"):
         ack = buy(gateway, "held")
     assert ack.recovered and ack.order_id
     (only,) = received(sim, link("held"))

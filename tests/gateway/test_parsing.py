@@ -8,6 +8,18 @@ from pathlib import Path
 
 import pytest
 
+from trading.bybit.parsing import (
+    im_pct_of,
+    parse_closed_pnl,
+    parse_execution,
+    parse_kline,
+    parse_order,
+    parse_position,
+    parse_public_trade,
+    parse_ticker,
+    parse_wallet,
+    venue_time_ms,
+)
 from trading.errors import (
     AuthError,
     BadRequest,
@@ -25,18 +37,6 @@ from trading.errors import (
     UnknownInstrument,
     error_for_http_status,
     error_for_ret_code,
-)
-from trading.gateway import (
-    _venue_time_ms,
-    im_pct_of,
-    parse_closed_pnl,
-    parse_execution,
-    parse_kline,
-    parse_order,
-    parse_position,
-    parse_public_trade,
-    parse_ticker,
-    parse_wallet,
 )
 from trading.instruments import Instrument, InstrumentCache, parse_instrument
 from trading.rules import Side
@@ -188,7 +188,7 @@ def test_it_parses_tickers_klines_and_trades():
 
 
 def test_it_reads_the_server_time_to_the_millisecond():
-    assert _venue_time_ms(load("market_time.json")) == pytest.approx(1688639403423.213947)
+    assert venue_time_ms(load("market_time.json")) == pytest.approx(1688639403423.213947)
 
 
 @pytest.mark.parametrize(

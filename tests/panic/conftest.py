@@ -10,7 +10,7 @@ from decimal import Decimal
 import pytest
 
 from tests.telegram.conftest import TOKEN, BotThread, bot_api, telegram_settings  # noqa: F401 (fixtures)
-from trading.gateway import OrderType
+from trading.bybit import OrderType
 from trading.rules import Side
 
 

@@ -16,7 +16,7 @@ from panic.errors import PanicResetRefused
 from panic.services import panic_reset, panic_trigger
 from tests.panic.conftest import open_orders_on_exchange, run_in_threads
 from tests.telegram.conftest import DESK, OWNER
-from trading.gateway import OrderType
+from trading.bybit import OrderType
 from trading.models import Decision
 from trading.rules import Side
 

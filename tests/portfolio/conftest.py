@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 
 from portfolio.models import AllowlistEntry, PortfolioSettings
-from trading.gateway import BybitGateway
+from trading.bybit import BybitGateway
 
 NOW = datetime(2025, 3, 10, 12, 0, tzinfo=UTC)
 

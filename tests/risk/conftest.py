@@ -8,7 +8,7 @@ import pytest
 
 from tests.support import make_sim_gateway
 from tests.telegram.bot_api_standin import BotApiStandIn
-from trading.gateway import BybitGateway
+from trading.bybit import BybitGateway
 from trading.models import Coin
 
 BOT_TOKEN = "7000000002:AAF-risk-test-token-never-logged"

@@ -1,0 +1,46 @@
+"""The Bybit adapter, the only code that speaks pybit: ``from trading.bybit import BybitGateway, Position``.
+
+The retry and thread-safety policy is stated once, in ``trading.bybit.gateway``.
+"""
+
+from trading.bybit.batch import BATCH_LIMIT
+from trading.bybit.gateway import BybitGateway
+from trading.bybit.types import (
+    BatchItemResult,
+    ClosedPnl,
+    ExchangeMode,
+    Execution,
+    Kline,
+    Order,
+    OrderAck,
+    OrderRef,
+    OrderRequest,
+    OrderType,
+    Position,
+    PositionMode,
+    PublicTrade,
+    Ticker,
+    TimeInForce,
+    Wallet,
+)
+
+__all__ = [
+    "BATCH_LIMIT",
+    "BatchItemResult",
+    "BybitGateway",
+    "ClosedPnl",
+    "ExchangeMode",
+    "Execution",
+    "Kline",
+    "Order",
+    "OrderAck",
+    "OrderRef",
+    "OrderRequest",
+    "OrderType",
+    "Position",
+    "PositionMode",
+    "PublicTrade",
+    "Ticker",
+    "TimeInForce",
+    "Wallet",
+]

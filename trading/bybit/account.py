@@ -1,0 +1,162 @@
+"""The account: positions, wallet, leverage, position TP/SL, fills, closed PnL and the DCP window."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from trading.bybit.http import BybitHttp
+from trading.bybit.parsing import (
+    ms_from_datetime,
+    parse_closed_pnl,
+    parse_execution,
+    parse_position,
+    parse_wallet,
+    plain,
+)
+from trading.bybit.types import CATEGORY, SETTLE_COIN, ClosedPnl, Execution, Position, Wallet
+from trading.errors import BadRequest, GatewayError
+from trading.rules import Side
+
+DCP_PRODUCT = "DERIVATIVES"  # the API's default is OPTIONS, which would not cover linear
+_LEVERAGE_UNCHANGED = 110043
+_TRADING_STOP_UNCHANGED = 34040
+
+
+class AccountCalls(BybitHttp):
+    """The account calls of ``BybitGateway``, which knows ``_position_idx``."""
+
+    def positions(self, *, symbol: str | None = None) -> list[Position]:
+        """Open positions (all pages); flat rows are dropped."""
+        params: dict[str, Any] = {"category": CATEGORY, "limit": 200}
+        if symbol:
+            params["symbol"] = symbol
+        else:
+            params["settleCoin"] = SETTLE_COIN
+        parsed = (parse_position(row) for row in self._paged("get_positions", params))
+        return [position for position in parsed if position is not None]
+
+    def wallet(self) -> Wallet:
+        result = self._request("get_wallet_balance", {"accountType": "UNIFIED"}).get("result") or {}
+        accounts = result.get("list") or []
+        if not accounts:
+            raise GatewayError(None, "wallet-balance returned no UNIFIED account")
+        return parse_wallet(accounts[0])
+
+    def set_leverage(self, *, symbol: str, leverage: Decimal) -> bool:
+        """Set buy and sell leverage, equal as one-way mode requires. False if already set (110043)."""
+        value = plain(leverage)
+        try:
+            self._request(
+                "set_leverage",
+                {"category": CATEGORY, "symbol": symbol, "buyLeverage": value, "sellLeverage": value},
+            )
+        except GatewayError as error:
+            if error.code == _LEVERAGE_UNCHANGED:
+                return False
+            raise
+        return True
+
+    def set_trading_stop(
+        self,
+        *,
+        symbol: str,
+        position_side: Side,
+        take_profit: Decimal | None = None,
+        stop_loss: Decimal | None = None,
+        trigger_by: str = "LastPrice",
+    ) -> bool:
+        """Attach TP/SL to the whole position (``tpslMode=Full``: Bybit keeps their size = the position's).
+
+        Prices must be multiples of ``tickSize`` (round with
+        ``round_take_profit``/``round_stop_loss``); ``Decimal("0")`` removes
+        one. Returns False when nothing changed: 34040 with the position
+        already showing these values. 34040 otherwise is a ``BadRequest``.
+        """
+        if take_profit is None and stop_loss is None:
+            raise ValueError("set_trading_stop needs take_profit or stop_loss")
+        params: dict[str, Any] = {
+            "category": CATEGORY,
+            "symbol": symbol,
+            "tpslMode": "Full",
+            "positionIdx": self._position_idx(side=position_side, reduce_only=False),
+        }
+        if take_profit is not None:
+            params["takeProfit"] = plain(take_profit)
+            params["tpTriggerBy"] = trigger_by
+        if stop_loss is not None:
+            params["stopLoss"] = plain(stop_loss)
+            params["slTriggerBy"] = trigger_by
+        try:
+            self._request("set_trading_stop", params)
+        except GatewayError as error:
+            if error.code != _TRADING_STOP_UNCHANGED:
+                raise
+            if self._position_shows(
+                symbol=symbol, side=position_side, take_profit=take_profit, stop_loss=stop_loss
+            ):
+                return False
+            raise BadRequest(error.code, error.message) from None
+        return True
+
+    def _position_shows(
+        self, *, symbol: str, side: Side, take_profit: Decimal | None, stop_loss: Decimal | None
+    ) -> bool:
+        for position in self.positions(symbol=symbol):
+            if position.side is not side:
+                continue
+            # A "0" we sent means "none", which the parser also reports as None.
+            tp_ok = take_profit is None or (position.take_profit or Decimal(0)) == take_profit
+            sl_ok = stop_loss is None or (position.stop_loss or Decimal(0)) == stop_loss
+            return tp_ok and sl_ok
+        return False
+
+    def executions(
+        self,
+        *,
+        symbol: str | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        limit: int = 100,
+        max_pages: int = 10,
+    ) -> list[Execution]:
+        """Fills, newest first. Bybit spans at most 7 days per query (default: the last 7)."""
+        params = _history_params(symbol=symbol, start=start, end=end, limit=limit)
+        return [parse_execution(row) for row in self._paged("get_executions", params, max_pages=max_pages)]
+
+    def closed_pnl(
+        self,
+        *,
+        symbol: str | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        limit: int = 100,
+        max_pages: int = 10,
+    ) -> list[ClosedPnl]:
+        """Realised PnL per closed position, newest first; at most 7 days per query."""
+        params = _history_params(symbol=symbol, start=start, end=end, limit=limit)
+        return [parse_closed_pnl(row) for row in self._paged("get_closed_pnl", params, max_pages=max_pages)]
+
+    def set_dcp_window(self, *, seconds: int) -> None:
+        """Set the disconnect-cancel-all window for derivatives (3-300 s).
+
+        Only effective if Bybit switched DCP on for the account, and only
+        while a private websocket subscribes to ``dcp.future``.
+        """
+        if not 3 <= seconds <= 300:
+            raise ValueError(f"DCP window must be 3-300 s, got {seconds}")
+        self._request("set_dcp", {"product": DCP_PRODUCT, "timeWindow": int(seconds)})
+
+
+def _history_params(
+    *, symbol: str | None, start: datetime | None, end: datetime | None, limit: int
+) -> dict[str, Any]:
+    params: dict[str, Any] = {"category": CATEGORY, "limit": limit}
+    if symbol:
+        params["symbol"] = symbol
+    if start is not None:
+        params["startTime"] = ms_from_datetime(start)
+    if end is not None:
+        params["endTime"] = ms_from_datetime(end)
+    return params

@@ -1,0 +1,238 @@
+"""Parse venue payloads in one place: raw Bybit dicts become our types, and our numbers and times
+become request values. ``""`` is "missing"; numbers are built from strings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from trading.bybit.types import ClosedPnl, Execution, Kline, Order, Position, PublicTrade, Ticker, Wallet
+from trading.errors import GatewayError
+from trading.instruments import decimal_or_none
+from trading.rules import Side
+
+
+def datetime_from_ms(value: Any) -> datetime | None:
+    """Venue milliseconds (string or int) as aware UTC; ``""``/``"0"``/``None`` as ``None``."""
+    if value in (None, "", "0", 0):
+        return None
+    return datetime.fromtimestamp(int(value) / 1000, tz=UTC)
+
+
+def ms_from_datetime(moment: datetime) -> int:
+    if moment.tzinfo is None:
+        raise ValueError("naive datetime: pass an aware UTC time")
+    return int(moment.timestamp() * 1000)
+
+
+def venue_time_ms(body: Mapping[str, Any]) -> float:
+    """The venue clock (ms) from ``/v5/market/time``: ``timeNano``, else ``timeSecond``, else the envelope."""
+    result = body.get("result") or {}
+    if result.get("timeNano"):
+        return int(result["timeNano"]) / 1_000_000
+    if result.get("timeSecond"):
+        return int(result["timeSecond"]) * 1000.0
+    if body.get("time"):
+        return float(body["time"])
+    raise GatewayError(None, "server time answer without a time")
+
+
+def plain(value: Decimal) -> str:
+    """A Decimal as Bybit wants it: plain notation, never ``1E-7``."""
+    return format(value, "f")
+
+
+def _decimal(value: Any) -> Decimal:
+    parsed = decimal_or_none(value)
+    return Decimal("0") if parsed is None else parsed
+
+
+def _price_or_none(value: Any) -> Decimal | None:
+    """A TP/SL/trigger price; Bybit sends ``"0"``, ``"0.00"`` or ``""`` for "not set"."""
+    parsed = decimal_or_none(value)
+    if parsed is None or parsed == 0:
+        return None
+    return parsed
+
+
+def parse_order(row: Mapping[str, Any]) -> Order:
+    return Order(
+        order_id=row["orderId"],
+        order_link_id=row.get("orderLinkId") or "",
+        symbol=row["symbol"],
+        side=Side(row["side"]),
+        order_type=row.get("orderType") or "",
+        status=row.get("orderStatus") or "",
+        price=_price_or_none(row.get("price")),
+        qty=_decimal(row.get("qty")),
+        leaves_qty=_decimal(row.get("leavesQty")),
+        cum_exec_qty=_decimal(row.get("cumExecQty")),
+        cum_exec_value=_decimal(row.get("cumExecValue")),
+        cum_exec_fee=_decimal(row.get("cumExecFee")),
+        avg_price=_price_or_none(row.get("avgPrice")),
+        time_in_force=row.get("timeInForce") or "",
+        reduce_only=bool(row.get("reduceOnly")),
+        position_idx=int(row.get("positionIdx") or 0),
+        take_profit=_price_or_none(row.get("takeProfit")),
+        stop_loss=_price_or_none(row.get("stopLoss")),
+        trigger_price=_price_or_none(row.get("triggerPrice")),
+        stop_order_type=row.get("stopOrderType") or "",
+        reject_reason=row.get("rejectReason") or "",
+        created_at=datetime_from_ms(row.get("createdTime")),
+        updated_at=datetime_from_ms(row.get("updatedTime")),
+    )
+
+
+def parse_position(row: Mapping[str, Any]) -> Position | None:
+    """A ``Position``, or ``None`` for a flat row (Bybit sends ``side ""`` and size 0 when flat)."""
+    size = _decimal(row.get("size"))
+    side = row.get("side") or ""
+    if size == 0 or side not in ("Buy", "Sell"):
+        return None
+    return Position(
+        symbol=row["symbol"],
+        side=Side(side),
+        size=size,
+        position_idx=int(row.get("positionIdx") or 0),
+        avg_price=_decimal(row.get("avgPrice")),
+        mark_price=decimal_or_none(row.get("markPrice")),
+        position_value=decimal_or_none(row.get("positionValue")),
+        leverage=decimal_or_none(row.get("leverage")),
+        liq_price=_price_or_none(row.get("liqPrice")),
+        unrealised_pnl=_decimal(row.get("unrealisedPnl")),
+        cur_realised_pnl=_decimal(row.get("curRealisedPnl")),
+        cum_realised_pnl=_decimal(row.get("cumRealisedPnl")),
+        take_profit=_price_or_none(row.get("takeProfit")),
+        stop_loss=_price_or_none(row.get("stopLoss")),
+        position_im=decimal_or_none(row.get("positionIM")),
+        position_mm=decimal_or_none(row.get("positionMM")),
+        status=row.get("positionStatus") or "",
+        created_at=datetime_from_ms(row.get("createdTime")),
+        updated_at=datetime_from_ms(row.get("updatedTime")),
+    )
+
+
+def im_pct_of(
+    *, total_initial_margin: Decimal, total_equity: Decimal, account_im_rate: Decimal | None
+) -> Decimal:
+    """Initial-margin ratio in percent: totalInitialMargin / totalEquity * 100.
+
+    With no positive equity the quotient means nothing; fall back to Bybit's
+    ``accountIMRate`` (a fraction), and if that is missing too, report 0 when
+    no margin is in use and infinity otherwise (so the 100 % guard blocks).
+    """
+    if total_equity > 0:
+        return total_initial_margin / total_equity * 100
+    if account_im_rate is not None:
+        return account_im_rate * 100
+    return Decimal("0") if total_initial_margin == 0 else Decimal("Infinity")
+
+
+def parse_wallet(account: Mapping[str, Any]) -> Wallet:
+    """A ``Wallet`` from ``wallet-balance`` ``list[0]`` (accountType UNIFIED)."""
+    total_equity = _decimal(account.get("totalEquity"))
+    total_initial_margin = _decimal(account.get("totalInitialMargin"))
+    account_im_rate = decimal_or_none(account.get("accountIMRate"))
+    return Wallet(
+        total_equity=total_equity,
+        total_wallet_balance=_decimal(account.get("totalWalletBalance")),
+        total_margin_balance=decimal_or_none(account.get("totalMarginBalance")),
+        total_available_balance=decimal_or_none(account.get("totalAvailableBalance")),
+        total_initial_margin=total_initial_margin,
+        total_maintenance_margin=decimal_or_none(account.get("totalMaintenanceMargin")),
+        total_perp_upl=decimal_or_none(account.get("totalPerpUPL")),
+        account_im_rate=account_im_rate,
+        im_pct=im_pct_of(
+            total_initial_margin=total_initial_margin,
+            total_equity=total_equity,
+            account_im_rate=account_im_rate,
+        ),
+    )
+
+
+def parse_execution(row: Mapping[str, Any]) -> Execution:
+    return Execution(
+        exec_id=row.get("execId") or "",
+        order_id=row.get("orderId") or "",
+        order_link_id=row.get("orderLinkId") or "",
+        symbol=row["symbol"],
+        side=Side(row["side"]),
+        exec_type=row.get("execType") or "",
+        exec_price=_decimal(row.get("execPrice")),
+        exec_qty=_decimal(row.get("execQty")),
+        exec_value=_decimal(row.get("execValue")),
+        exec_fee=_decimal(row.get("execFee")),
+        fee_rate=decimal_or_none(row.get("feeRate")),
+        is_maker=bool(row.get("isMaker")),
+        closed_size=decimal_or_none(row.get("closedSize")),
+        exec_time=datetime_from_ms(row.get("execTime")),
+    )
+
+
+def parse_closed_pnl(row: Mapping[str, Any]) -> ClosedPnl:
+    return ClosedPnl(
+        order_id=row.get("orderId") or "",
+        symbol=row["symbol"],
+        side=Side(row["side"]),
+        qty=_decimal(row.get("qty")),
+        closed_size=_decimal(row.get("closedSize")),
+        avg_entry_price=_decimal(row.get("avgEntryPrice")),
+        avg_exit_price=_decimal(row.get("avgExitPrice")),
+        closed_pnl=_decimal(row.get("closedPnl")),
+        cum_entry_value=decimal_or_none(row.get("cumEntryValue")),
+        cum_exit_value=decimal_or_none(row.get("cumExitValue")),
+        leverage=decimal_or_none(row.get("leverage")),
+        created_at=datetime_from_ms(row.get("createdTime")),
+        updated_at=datetime_from_ms(row.get("updatedTime")),
+    )
+
+
+def parse_ticker(row: Mapping[str, Any]) -> Ticker:
+    return Ticker(
+        symbol=row["symbol"],
+        last_price=_decimal(row.get("lastPrice")),
+        mark_price=decimal_or_none(row.get("markPrice")),
+        index_price=decimal_or_none(row.get("indexPrice")),
+        bid1_price=decimal_or_none(row.get("bid1Price")),
+        bid1_size=decimal_or_none(row.get("bid1Size")),
+        ask1_price=decimal_or_none(row.get("ask1Price")),
+        ask1_size=decimal_or_none(row.get("ask1Size")),
+        volume_24h=decimal_or_none(row.get("volume24h")),
+        turnover_24h=decimal_or_none(row.get("turnover24h")),
+        funding_rate=decimal_or_none(row.get("fundingRate")),
+        next_funding_time=datetime_from_ms(row.get("nextFundingTime")),
+        open_interest=decimal_or_none(row.get("openInterest")),
+    )
+
+
+def parse_kline(row: Sequence[str]) -> Kline:
+    """One ``[startTime, open, high, low, close, volume, turnover]`` row."""
+    start = datetime_from_ms(row[0])
+    if start is None:
+        raise ValueError("kline row without a start time")
+    return Kline(
+        start=start,
+        open=Decimal(row[1]),
+        high=Decimal(row[2]),
+        low=Decimal(row[3]),
+        close=Decimal(row[4]),
+        volume=Decimal(row[5]),
+        turnover=Decimal(row[6]),
+    )
+
+
+def parse_public_trade(row: Mapping[str, Any]) -> PublicTrade:
+    traded_at = datetime_from_ms(row.get("time"))
+    if traded_at is None:
+        raise ValueError("trade without a time")
+    return PublicTrade(
+        exec_id=row.get("execId") or "",
+        symbol=row["symbol"],
+        price=Decimal(row["price"]),
+        size=Decimal(row["size"]),
+        side=Side(row["side"]),
+        time=traded_at,
+    )
