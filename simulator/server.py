@@ -23,7 +23,7 @@ from .numbers import NumberError, parse_decimal
 from .simulator import SimOptions, Simulator, parse_speed
 from .streams import BINANCE, PRIVATE, PUBLIC, Connection, dumps
 
-logger = logging.getLogger("trading.sim")
+logger = logging.getLogger("simulator")
 
 SIM_KEY = web.AppKey("simulator", Simulator)
 ORDER_CREATE = "/v5/order/create"
@@ -848,7 +848,7 @@ async def serve(options: SimOptions, ready=None, stop_event: asyncio.Event | Non
 
 
 def run(options: SimOptions) -> None:
-    """Blocking entry point for `python -m trading.sim` and `manage.py run_sim`."""
+    """Blocking entry point for `python -m simulator` and `manage.py run_sim`."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
 
     async def main():
