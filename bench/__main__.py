@@ -75,13 +75,13 @@ def free_port() -> int:
 
 
 class Simulator:
-    """`python -m trading.sim` as a separate process."""
+    """`python -m simulator` as a separate process."""
 
     def __init__(self, *args: str):
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "trading.sim", "--port", str(self.port), "--rate-tier", "off", *args],
+            [sys.executable, "-m", "simulator", "--port", str(self.port), "--rate-tier", "off", *args],
             cwd=ROOT,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,

@@ -11,7 +11,7 @@ from tests.support import START_PRICES, make_sim_gateway
 @pytest.fixture(scope="session")
 def sim_server():
     """One simulator for the session (it starts in well under a second; reset per test)."""
-    from trading.sim.testing import running_simulator
+    from simulator.testing import running_simulator
 
     with running_simulator(equity="10000") as handle:
         yield handle

@@ -14,7 +14,7 @@ if str(ROOT) not in sys.path:  # the repository root, when pytest runs without a
 
 from pybit.unified_trading import HTTP, WebSocket  # noqa: E402
 
-from trading.sim.testing import running_simulator  # noqa: E402
+from simulator.testing import running_simulator  # noqa: E402
 
 RESOURCES = Path(__file__).parent / "resources"
 EXAMPLES = RESOURCES / "bybit"

@@ -1,10 +1,10 @@
-"""The command line: `python -m trading.sim` and `manage.py run_sim` share one parser."""
+"""The command line: `python -m simulator` and `manage.py run_sim` share one parser."""
 
 from decimal import Decimal
 
 import pytest
 
-from trading.sim import cli
+from simulator import cli
 
 
 def parse(*argv):

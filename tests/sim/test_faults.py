@@ -6,7 +6,7 @@ import pytest
 import requests
 from pybit.exceptions import FailedRequestError, InvalidRequestError
 
-from trading.sim.testing import SimulatorControlError
+from simulator.testing import SimulatorControlError
 
 
 def buy(session, link_id, qty="0.10"):

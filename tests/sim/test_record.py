@@ -4,8 +4,8 @@ import asyncio
 import threading
 import time
 
-from trading.sim import record, replay
-from trading.sim.testing import running_simulator
+from simulator import record, replay
+from simulator.testing import running_simulator
 
 
 def test_a_recording_of_the_simulator_replays(tmp_path):

@@ -10,7 +10,7 @@ from pathlib import Path
 import websockets
 from pybit.unified_trading import WebSocket
 
-from trading.sim.testing import running_simulator
+from simulator.testing import running_simulator
 
 REPLAY_DIR = Path(__file__).parent / "resources" / "replay"
 

@@ -4,13 +4,13 @@ from decimal import Decimal as D
 
 import pytest
 
-from trading.sim import rules
-from trading.sim.errors import SimError
-from trading.sim.instruments import DEFAULT_INSTRUMENTS
-from trading.sim.market import Market, MarketClock
-from trading.sim.ratelimit import RateLimiter, order_limit_for_tier
-from trading.sim.replay import KlineRow, price_path
-from trading.sim.signing import check_rest, check_ws_auth, signature
+from simulator import rules
+from simulator.errors import SimError
+from simulator.instruments import DEFAULT_INSTRUMENTS
+from simulator.market import Market, MarketClock
+from simulator.ratelimit import RateLimiter, order_limit_for_tier
+from simulator.replay import KlineRow, price_path
+from simulator.signing import check_rest, check_ws_auth, signature
 
 
 @pytest.mark.parametrize(

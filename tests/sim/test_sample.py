@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
-from trading.sim import replay, sample
+from simulator import replay, sample
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 START = datetime(2025, 1, 27, tzinfo=UTC)

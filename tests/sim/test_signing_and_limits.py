@@ -9,7 +9,7 @@ import pytest
 import requests
 from pybit.exceptions import InvalidRequestError
 
-from trading.sim.testing import running_simulator
+from simulator.testing import running_simulator
 
 
 def signed_headers(sim, payload: str, *, key=None, secret=None, timestamp=None, recv_window="5000"):

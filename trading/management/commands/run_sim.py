@@ -3,7 +3,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from core.heartbeat import heartbeat_start
-from trading.sim import cli, run
+from simulator import cli, run
 
 
 class Command(BaseCommand):

@@ -1,13 +1,13 @@
 """Record live streams into the replay layout.
 
-    python -m trading.sim.record --out recordings/2026-07-01 --symbols BTCUSDT,ETHUSDT --minutes 60
+    python -m simulator.record --out recordings/2026-07-01 --symbols BTCUSDT,ETHUSDT --minutes 60
 
 Writes every message of Binance's `!forceOrder@arr` stream, as received, to
 `liquidations.jsonl` (one JSON message per line, flushed as it arrives), and when the
 time is up (or on Ctrl-C) fetches the 1-minute klines of the recorded window for each
 symbol into `klines/SYMBOL.csv` with Binance's header row, starting `--warmup-minutes`
 (30) before the recording so a replay has price history before its first liquidation. The result replays with
-`python -m trading.sim --data recordings/2026-07-01`.
+`python -m simulator --data recordings/2026-07-01`.
 
 Klines come from Binance's USD-M REST (`/fapi/v1/klines`, the same columns as the
 replay CSV) or, with `--klines-source bybit`, from Bybit V5 `/v5/market/kline`; Bybit
@@ -163,7 +163,7 @@ async def record(
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m trading.sim.record", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m simulator.record", description=__doc__.splitlines()[0])
     parser.add_argument("--out", required=True, help="directory to write the replay layout into")
     parser.add_argument("--symbols", required=True, help="comma-separated symbols to fetch klines for")
     parser.add_argument("--minutes", type=float, default=60.0, help="how long to record (0 = until Ctrl-C)")

@@ -1,6 +1,6 @@
 """Run the simulator inside a test process.
 
-    from trading.sim.testing import running_simulator
+    from simulator.testing import running_simulator
 
     with running_simulator(equity="10000") as sim:
         session = HTTP(api_key=sim.api_key, api_secret=sim.api_secret)

@@ -1,4 +1,4 @@
-"""Command line of the simulator, shared by `python -m trading.sim` and `manage.py run_sim`."""
+"""Command line of the simulator, shared by `python -m simulator` and `manage.py run_sim`."""
 
 import argparse
 from decimal import Decimal
@@ -83,7 +83,7 @@ def main(argv=None) -> None:
     from .server import run
 
     parser = argparse.ArgumentParser(
-        prog="python -m trading.sim", description="Local Bybit V5 (and Binance liquidation stream) simulator"
+        prog="python -m simulator", description="Local Bybit V5 (and Binance liquidation stream) simulator"
     )
     add_arguments(parser)
     try:

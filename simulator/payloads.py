@@ -8,18 +8,11 @@ and quantities carry the instrument's decimals, money values up to 8 decimals.
 from decimal import Decimal
 
 from . import rules
-from .exchange import (
-    OPEN_STATUSES,
-    ClosedPnl,
-    Exchange,
-    Execution,
-    Order,
-    Position,
-    WalletTotals,
-)
+from .exchange import Exchange
 from .instruments import Instrument
 from .market import MINUTE_MS, Candle, Market, Trade
 from .numbers import ZERO, fixed, money, plain, rate
+from .state import OPEN_STATUSES, ClosedPnl, Execution, Order, Position, WalletTotals
 
 HOUR_MS = 3_600_000
 FUNDING_INTERVAL_MS = 8 * HOUR_MS

@@ -2,7 +2,7 @@
 
 `Simulator` owns all state (in memory, one asyncio loop) and the background tasks: the
 replay, the still market's steady trades, the batched allLiquidation pushes and the
-DCP watchdog. The aiohttp handlers in `server.py` call into it.
+DCP watchdog. The aiohttp handlers (rest.py, ws.py, control.py) call into it.
 """
 
 import asyncio
@@ -12,14 +12,17 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 
+from aiohttp import web
+
 from . import payloads, replay
-from .exchange import Exchange, VenueConfig
+from .exchange import Exchange
 from .faults import FaultBook
 from .instruments import DEFAULT_INSTRUMENTS
 from .market import MINUTE_MS, Market, MarketClock, wall_ms
 from .numbers import fixed, parse_decimal, plain
 from .ratelimit import RateLimiter, order_limit_for_tier
 from .replay import Liquidation, PricePoint, ReplayData
+from .state import VenueConfig
 from .streams import BINANCE, PRIVATE, Hub, dumps
 
 DEFAULT_API_KEY = "sim-api-key"
@@ -512,6 +515,10 @@ class Simulator:
         for connection in self.hub.connections:
             counts[connection.path] = counts.get(connection.path, 0) + 1
         return counts
+
+
+# Where the aiohttp app keeps its Simulator, for every handler (rest.py, ws.py, control.py).
+SIM_KEY = web.AppKey("simulator", Simulator)
 
 
 def _rebased(event: Liquidation, offset: int) -> dict:
