@@ -18,7 +18,6 @@ run: $(VENV)/.installed
 
 # A real Redis for the tests: TEST_REDIS_URL when it answers, else an embedded one.
 test: $(VENV)/.installed
-	$(VENV)/bin/lint-imports --no-cache
 	TEST_REDIS_URL=$$($(PY) -m controlpanel.redis_boot --url $(TEST_REDIS_URL)) && \
 	  TEST_REDIS_URL=$$TEST_REDIS_URL $(PY) -m pytest $(PYTEST_ARGS)
 

@@ -51,7 +51,7 @@ def test_bad_arguments_are_refused(argv):
 
 def test_the_django_command_uses_the_same_arguments():
     django = pytest.importorskip("django")
-    from trading.management.commands.run_sim import Command
+    from controlpanel.management.commands.run_sim import Command
 
     parser = Command().create_parser("manage.py", "run_sim")
     options = cli.options_from(vars(parser.parse_args(["--port", "8700", "--speed", "0"])))
