@@ -16,7 +16,6 @@ Sources:
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -27,7 +26,7 @@ from django.conf import settings
 from core import keys
 from core.models import TradingState
 from core.redis_client import redis_client
-from core.status import StatusSnapshot, status_snapshot
+from core.status import StatusSnapshot, json_or_none, status_snapshot
 from risk.models import DailyPnL, RiskSettings
 from risk.rules import day_start, im_action, utc_date
 from trading.models import Coin, Decision
@@ -110,15 +109,6 @@ class RedisReads:
     liquidations: list[str] | None = None
     equity_samples: list[str] | None = None
     error: str = ""
-
-
-def _json(raw: str | None):
-    if not raw:
-        return None
-    try:
-        return json.loads(raw)
-    except (TypeError, ValueError):
-        return None  # a corrupt value reads as missing; it must not break the page
 
 
 def redis_reads(*, full: bool) -> RedisReads:
@@ -355,7 +345,7 @@ def daily_history(*, days: int = DAILY_HISTORY_DAYS) -> list[dict]:
 
 def liquidations_recent(raw: list[str] | None) -> list[dict]:
     """The engine's list is oldest first; the page shows newest first."""
-    rows = (_json(item) for item in reversed(raw or []))
+    rows = (json_or_none(item) for item in reversed(raw or []))
     return [
         {
             **row,

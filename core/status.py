@@ -48,13 +48,14 @@ class StatusSnapshot:
         return all(process.alive for process in self.health if process.required)
 
 
-def _json(raw: str | None):
+def json_or_none(raw: str | None):
+    """A JSON value from Redis; None when missing or corrupt."""
     if not raw:
         return None
     try:
         return json.loads(raw)
     except (TypeError, ValueError):
-        return None  # a corrupt value reads as missing; it must not break a status read
+        return None  # a corrupt value reads as missing; it must not break a read
 
 
 def status_snapshot(*, now: datetime | None = None) -> StatusSnapshot:
@@ -81,8 +82,8 @@ def status_snapshot(*, now: datetime | None = None) -> StatusSnapshot:
     return StatusSnapshot(
         **base,
         panic_running=panic_run,
-        engine=_json(stats),
-        account=_json(account),
-        account_error=_json(account_error),
+        engine=json_or_none(stats),
+        account=json_or_none(account),
+        account_error=json_or_none(account_error),
         health=health_from_beats(beats, now=time.time()),
     )
