@@ -1,4 +1,5 @@
-"""Celery tasks of the portfolio strategy: thin, each calls one step of ``portfolio.services``.
+"""Celery tasks of the portfolio strategy: thin, each calls one step (``portfolio.scan``,
+``portfolio.trail``).
 
 The beat (``CELERY_BEAT_SCHEDULE``) sends both every 60 s with an ``expires`` of 60 s
 (a run that waited longer in the queue is dropped; the next beat brings a fresh one).
@@ -24,13 +25,13 @@ _RETRY = {"autoretry_for": (RetryableError,), "retry_backoff": 2, "retry_backoff
 
 @shared_task(name="portfolio.scan", **_RETRY)
 def portfolio_scan() -> dict:
-    from portfolio.services import portfolio_scan_step
+    from portfolio.scan import portfolio_scan_step
 
     return portfolio_scan_step(gateway=worker_gateway(), now=timezone.now()).summary()
 
 
 @shared_task(name="portfolio.trail", **_RETRY)
 def portfolio_trail() -> dict:
-    from portfolio.services import portfolio_trail_step
+    from portfolio.trail import portfolio_trail_step
 
     return portfolio_trail_step(gateway=worker_gateway(), now=timezone.now()).summary()

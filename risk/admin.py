@@ -3,7 +3,7 @@ from django.http import HttpResponse
 
 from core.admin_mixins import ReadOnlyAdmin, SingletonAdmin
 from risk.models import DailyPnL, RiskSettings
-from risk.services import PNL_LOG_COLUMNS, pnl_log_write
+from risk.pnl_log import PNL_LOG_COLUMNS, pnl_log_write
 
 
 @admin.register(RiskSettings)

@@ -1,4 +1,5 @@
-"""Celery tasks of the risk manager: thin, each calls one step of ``risk.services``.
+"""Celery tasks of the risk manager: thin, each calls one step (``risk.tpsl``, ``risk.daily``,
+``risk.im_watch``, ``risk.snapshot``).
 
 The beat (``CELERY_BEAT_SCHEDULE``) runs the daily control and the IM watch every 5 s,
 the TP/SL upkeep every 10 s and the dashboard's account snapshot every 2 s, each with an
@@ -26,21 +27,21 @@ _RETRY = {"autoretry_for": (RetryableError,), "retry_backoff": 1, "retry_backoff
 
 @shared_task(name="risk.tpsl_upkeep", **_RETRY)
 def tpsl_upkeep() -> dict:
-    from risk.services import tpsl_upkeep_step
+    from risk.tpsl import tpsl_upkeep_step
 
     return tpsl_upkeep_step(gateway=worker_gateway(), now=timezone.now()).summary()
 
 
 @shared_task(name="risk.daily_control", **_RETRY)
 def daily_control() -> dict:
-    from risk.services import daily_control_step
+    from risk.daily import daily_control_step
 
     return daily_control_step(gateway=worker_gateway(), now=timezone.now()).summary()
 
 
 @shared_task(name="risk.im_watch", **_RETRY)
 def im_watch() -> dict:
-    from risk.services import im_watch_step
+    from risk.im_watch import im_watch_step
 
     return im_watch_step(gateway=worker_gateway(), now=timezone.now()).summary()
 

@@ -10,7 +10,7 @@ import pytest
 from core import keys
 from core.models import TradingState
 from portfolio.models import PortfolioOrder, PortfolioPosition, PortfolioState
-from portfolio.services import portfolio_scan_step
+from portfolio.scan import portfolio_scan_step
 from tests.portfolio.conftest import NOW, allow, prices, sim_orders, sim_positions
 from trading.errors import RetryableError
 from trading.models import Decision

@@ -10,7 +10,8 @@ import pytest
 from core import keys
 from core.models import TradingState
 from portfolio.models import PortfolioOrder, PortfolioPosition, PortfolioState
-from portfolio.services import portfolio_scan_step, portfolio_trail_step
+from portfolio.scan import portfolio_scan_step
+from portfolio.trail import portfolio_trail_step
 from tests.portfolio.conftest import NOW, allow, prices, sim_orders, sim_positions
 from trading.flatten import positions_flatten
 from trading.models import Decision
@@ -263,9 +264,9 @@ def test_a_refused_exit_is_retried_next_minute_under_a_new_id(sim, gateway, pm, 
 
 
 def test_a_step_backs_off_while_the_other_holds_the_book(sim, gateway, pm, xrp_held, redis_db, monkeypatch):
-    from portfolio import services
+    from portfolio import book
 
-    monkeypatch.setattr(services, "BOOK_LOCK_WAIT_S", 0.05)
+    monkeypatch.setattr(book, "BOOK_LOCK_WAIT_S", 0.05)
     held = redis_db.lock(keys.PM_BOOK_LOCK, timeout=5)
     assert held.acquire(blocking=False)
     try:

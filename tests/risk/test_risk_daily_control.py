@@ -9,9 +9,9 @@ import pytest
 
 from core import keys
 from core.models import TradingState
-from risk import services
+from risk import daily
+from risk.daily import DAILY_REASON_PREFIX, daily_control_step
 from risk.models import DailyPnL, RiskSettings
-from risk.services import DAILY_REASON_PREFIX, daily_control_step
 from tests.risk.conftest import OWNER_CHAT
 from trading.models import Decision
 from trading.rules import Side
@@ -25,7 +25,7 @@ NEXT_MIDNIGHT = datetime(2025, 3, 11, 0, 0, tzinfo=UTC)
 
 @pytest.fixture(autouse=True)
 def _fast_flatten(monkeypatch, redis_db):
-    monkeypatch.setattr(services, "FLATTEN_PAUSE_S", 0)
+    monkeypatch.setattr(daily, "FLATTEN_PAUSE_S", 0)
 
 
 def market(gateway, symbol, side, qty, price, link):

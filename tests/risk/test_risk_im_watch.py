@@ -8,8 +8,8 @@ from decimal import Decimal
 import pytest
 
 from core import keys
-from risk import services
-from risk.services import im_watch_step
+from risk import im_watch
+from risk.im_watch import im_watch_step
 from trading.models import Decision
 from trading.rules import Side
 
@@ -122,5 +122,5 @@ def test_a_reduction_that_placed_nothing_gives_the_cooldown_back_early(sim, over
     failed = im_watch_step(gateway=overloaded, now=NOW)
 
     assert sorted(failed.failed) == ["BTCUSDT", "SOLUSDT"] and failed.reduced == []
-    assert 0 < redis_db.ttl(keys.RISK_IM_REDUCE) <= services.IM_REDUCE_FAILED_RETRY_S
+    assert 0 < redis_db.ttl(keys.RISK_IM_REDUCE) <= im_watch.IM_REDUCE_FAILED_RETRY_S
     assert Decision.objects.filter(action="reduce", outcome="failed").count() == 2

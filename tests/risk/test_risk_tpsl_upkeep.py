@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 
 from core import keys
-from risk.services import tpsl_upkeep_step
+from risk.tpsl import tpsl_upkeep_step
 from tests.risk.conftest import coin
 from trading.models import Decision
 from trading.rules import Side

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from risk.services import pnl_log_write
+from risk.pnl_log import pnl_log_write
 
 
 def _date(text: str) -> date:

@@ -1,0 +1,392 @@
+"""The risk manager's daily control step (``daily_control_step``, every 5 s): the day's PnL
+record against its baseline, the daily target and stop, the flatten and its retry, and the
+next UTC day's re-enable.
+
+Shared state between workers lives where every worker sees it: in the database the day's
+row (``DailyPnL``), claimed with a conditional UPDATE of its ``outcome`` so only one worker
+flattens for a day's limit, and the trading switch; in Redis, with TTLs, a pending daily
+flatten to retry.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+
+from django.db import transaction
+
+from core import keys
+from core.alerts import alert_send
+from core.models import TradingState
+from core.redis_client import redis_client
+from risk import rules
+from risk.common import FAILED, STRATEGY, TAKEN, decimal_text, pct_text
+from risk.models import DailyPnL, RiskSettings
+from risk.rules import DayOutcome
+from trading.bybit import BybitGateway
+from trading.errors import GatewayError
+from trading.flatten import FlattenReport, positions_flatten
+from trading.models import Decision
+from trading.services import decision_record, trading_disable_until, trading_state_publish
+
+logger = logging.getLogger(__name__)
+
+# TradingState.disabled_reason of a daily-limit disable starts with this; the new-day
+# re-enable clears only a disable that carries it (never a panic lock or a halt,
+# which are separate switches, nor a disable someone else set).
+DAILY_REASON_PREFIX = "daily control: "
+
+# A daily flatten that did not leave the account flat is retried, at most this often.
+DAILY_FLATTEN_RETRY_INTERVAL_S = 30
+# Pause between the rounds of a daily flatten (positions_flatten waits this x the round number).
+FLATTEN_PAUSE_S = 0.5
+# How long Redis remembers a pending daily flatten (past the day's end is enough).
+DAILY_FLATTEN_PENDING_TTL_S = 2 * 86400
+
+
+@dataclass
+class DailyControlResult:
+    date: date
+    baseline_created: bool = False
+    baseline_source: str = ""  # "exchange", "fallback" (RiskSettings.equity_usdt) or "rebased"
+    equity: Decimal | None = None  # None: the exchange could not be read this pass
+    pnl_pct: Decimal | None = None
+    outcome: str = DayOutcome.OPEN.value
+    acted: bool = False  # this pass claimed a limit: disabled trading and flattened
+    flatten: FlattenReport | None = None
+    reenabled: bool = False  # this pass lifted yesterday's daily-limit disable
+
+    @property
+    def found_work(self) -> bool:
+        return self.baseline_created or self.acted or self.reenabled or self.flatten is not None
+
+    def summary(self) -> dict:
+        return {
+            "date": self.date.isoformat(),
+            "baseline_created": self.baseline_created,
+            "baseline_source": self.baseline_source,
+            "equity": decimal_text(self.equity),
+            "pnl_pct": decimal_text(self.pnl_pct),
+            "outcome": self.outcome,
+            "acted": self.acted,
+            "flat": None if self.flatten is None else self.flatten.flat,
+            "reenabled": self.reenabled,
+        }
+
+
+def daily_control_step(*, gateway: BybitGateway, now: datetime) -> DailyControlResult:
+    """One pass of the daily control for ``now``'s UTC day.
+
+    - Lifts a daily-limit disable whose time has come (the new day), and only that.
+    - The day's first pass creates its ``DailyPnL`` row with the wallet equity as
+      the baseline. When the exchange cannot be read, the baseline is
+      ``RiskSettings.equity_usdt`` and the journal says so; the first equity read of
+      the day then replaces that stand-in (journaled), so a stale setting can never
+      make a limit look reached.
+    - Every pass records last/high/low equity and the day's PnL.
+    - When PnL reaches +target % or -stop % on a still-open day, the pass that wins
+      the conditional UPDATE of the outcome disables trading until the next 00:00
+      UTC (first, so nothing opens during the flatten), flattens every position
+      reduce-only (portfolio positions too), journals and alerts. A flatten that does
+      not end flat is retried on later passes.
+    """
+    today = rules.utc_date(now)
+    result = DailyControlResult(date=today)
+    result.reenabled = _daily_disable_lift(now=now)
+    risk = RiskSettings.load()
+    equity, read_error = _equity_read(gateway)
+    result.equity = equity
+    day = _day_row(today=today, equity=equity, read_error=read_error, risk=risk, now=now, result=result)
+    if equity is None:
+        result.outcome = day.outcome
+        return result
+    if not result.baseline_created and _baseline_is_stand_in(now=now):
+        day = _baseline_rebase(day=day, equity=equity, now=now, result=result)
+    figures = rules.daily_pnl(baseline=day.baseline_equity, equity=equity)
+    result.pnl_pct = figures.pnl_pct
+    _day_figures_store(day=day, equity=equity, figures=figures, now=now)
+    if day.outcome != DayOutcome.OPEN:
+        result.outcome = day.outcome
+        result.flatten = _daily_flatten_retry(gateway=gateway, today=today, now=now)
+        return result
+    outcome = rules.day_outcome(
+        pnl_pct=figures.pnl_pct, target_pct=risk.daily_target_pct, stop_pct=risk.daily_stop_pct
+    )
+    result.outcome = outcome.value
+    if outcome is DayOutcome.OPEN:
+        return result
+    # Claim the day's limit: of several workers seeing it, exactly one acts.
+    claimed = DailyPnL.objects.filter(pk=day.pk, outcome=DayOutcome.OPEN).update(outcome=outcome.value)
+    if claimed != 1:
+        logger.info("daily_limit_already_claimed date=%s", today)
+        return result
+    result.acted = True
+    result.flatten = _daily_limit_act(
+        gateway=gateway, today=today, outcome=outcome, figures=figures, day=day, risk=risk, now=now
+    )
+    return result
+
+
+def _day_figures_store(*, day: DailyPnL, equity: Decimal, figures: rules.DailyFigures, now: datetime) -> None:
+    """Last equity and PnL, and the day's high and low, as conditional UPDATEs (no read-modify-write
+    race between workers: a high only ever rises, a low only ever falls)."""
+    rows = DailyPnL.objects.filter(pk=day.pk)
+    with transaction.atomic():
+        rows.update(last_equity=equity, pnl_usdt=figures.pnl_usdt, pnl_pct=figures.pnl_pct, updated_at=now)
+        rows.filter(high_equity__lt=equity).update(high_equity=equity)
+        rows.filter(low_equity__gt=equity).update(low_equity=equity)
+
+
+def _equity_read(gateway: BybitGateway) -> tuple[Decimal | None, GatewayError | None]:
+    try:
+        return rules.money(gateway.wallet().total_equity), None
+    except GatewayError as error:
+        logger.warning("daily_equity_unreadable code=%s error=%s", error.code, type(error).__name__)
+        return None, error
+
+
+def _day_row(
+    *,
+    today: date,
+    equity: Decimal | None,
+    read_error: GatewayError | None,
+    risk: RiskSettings,
+    now: datetime,
+    result: DailyControlResult,
+) -> DailyPnL:
+    day = DailyPnL.objects.filter(date=today).first()
+    if day is not None:
+        return day
+    baseline = equity if equity is not None else rules.money(risk.equity_usdt)
+    source = "exchange" if equity is not None else "fallback"
+    details = {"date": today.isoformat(), "baseline_equity": decimal_text(baseline), "source": source}
+    if read_error is not None:
+        details.update(
+            {
+                "note": "exchange unreadable: RiskSettings.equity_usdt stands in until the first read",
+                "code": read_error.code,
+                "error": type(read_error).__name__,
+            }
+        )
+    # The row and its journal entry together: the entry is how a later pass knows a
+    # baseline is only the stand-in (see _baseline_is_stand_in).
+    with transaction.atomic():
+        day, created = DailyPnL.objects.get_or_create(
+            date=today,
+            defaults={
+                "baseline_equity": baseline,
+                "last_equity": baseline,
+                "high_equity": baseline,
+                "low_equity": baseline,
+                "pnl_usdt": Decimal("0"),
+                "pnl_pct": Decimal("0"),
+                "outcome": DayOutcome.OPEN.value,
+            },
+        )
+        if created:
+            decision_record(
+                strategy=STRATEGY,
+                action="daily_baseline",
+                outcome=TAKEN,
+                reason_code=source,
+                details=details,
+                at=now,
+            )
+    if not created:  # another worker created it between our read and our insert
+        return day
+    result.baseline_created = True
+    result.baseline_source = source
+    logger.info("daily_baseline date=%s baseline_equity=%s source=%s", today, baseline, source)
+    return day
+
+
+def _baseline_is_stand_in(*, now: datetime) -> bool:
+    """Whether today's baseline is still the settings' stand-in: the journal's latest word on it says so."""
+    latest = (
+        Decision.objects.filter(
+            strategy=STRATEGY,
+            action="daily_baseline",
+            created_at__gte=rules.day_start(now),
+            created_at__lt=rules.next_utc_midnight(now),
+        )
+        .order_by("-created_at", "-id")
+        .values_list("reason_code", flat=True)
+        .first()
+    )
+    return latest == "fallback"
+
+
+def _baseline_rebase(
+    *, day: DailyPnL, equity: Decimal, now: datetime, result: DailyControlResult
+) -> DailyPnL:
+    """Replace a stand-in baseline by the first equity the exchange reported today."""
+    with transaction.atomic():
+        replaced = DailyPnL.objects.filter(
+            pk=day.pk, baseline_equity=day.baseline_equity, outcome=DayOutcome.OPEN
+        ).update(
+            baseline_equity=equity,
+            last_equity=equity,
+            high_equity=equity,
+            low_equity=equity,
+            pnl_usdt=Decimal("0"),
+            pnl_pct=Decimal("0"),
+            updated_at=now,
+        )
+        if replaced == 1:
+            decision_record(
+                strategy=STRATEGY,
+                action="daily_baseline",
+                outcome=TAKEN,
+                reason_code="rebased",
+                details={
+                    "date": day.date.isoformat(),
+                    "baseline_equity": decimal_text(equity),
+                    "replaced": decimal_text(day.baseline_equity),
+                    "source": "exchange",
+                    "note": "first equity read of the day replaces the RiskSettings.equity_usdt stand-in",
+                },
+                at=now,
+            )
+    if replaced == 1:
+        result.baseline_source = "rebased"
+        logger.info("daily_baseline_rebased date=%s baseline_equity=%s", day.date, equity)
+    day.refresh_from_db()
+    return day
+
+
+def _daily_limit_act(
+    *,
+    gateway: BybitGateway,
+    today: date,
+    outcome: DayOutcome,
+    figures: rules.DailyFigures,
+    day: DailyPnL,
+    risk: RiskSettings,
+    now: datetime,
+) -> FlattenReport:
+    is_target = outcome is DayOutcome.TARGET_HIT
+    label = "target" if is_target else "stop"
+    limit = risk.daily_target_pct if is_target else -risk.daily_stop_pct
+    until = rules.next_utc_midnight(now)
+    reason = f"{DAILY_REASON_PREFIX}daily {label} hit ({pct_text(figures.pnl_pct)} % on {today.isoformat()})"
+    # Off first: no strategy may open while the account is being flattened.
+    trading_disable_until(until=until, reason=reason)
+    # Marked pending before the flatten, cleared once flat: if this worker dies midway,
+    # a later pass (any worker) flattens again after the retry interval.
+    client = redis_client()
+    pending_key = keys.RISK_DAILY_FLATTEN_PENDING.format(date=today.isoformat())
+    client.set(pending_key, "1", ex=DAILY_FLATTEN_PENDING_TTL_S)
+    client.set(
+        keys.RISK_DAILY_FLATTEN_RETRY.format(date=today.isoformat()), "1", ex=DAILY_FLATTEN_RETRY_INTERVAL_S
+    )
+    report = positions_flatten(
+        gateway=gateway,
+        strategy=STRATEGY,
+        run_key=f"daily-{today.isoformat()}",
+        pause_s=FLATTEN_PAUSE_S,
+    )
+    if report.flat:
+        client.delete(pending_key)
+    decision_record(
+        strategy=STRATEGY,
+        action=f"daily_{label}",
+        outcome=TAKEN if report.flat else FAILED,
+        reason_code=outcome.value,
+        details={
+            "date": today.isoformat(),
+            "baseline_equity": decimal_text(day.baseline_equity),
+            "pnl_usdt": decimal_text(figures.pnl_usdt),
+            "pnl_pct": decimal_text(figures.pnl_pct),
+            "limit_pct": decimal_text(limit),
+            "disabled_until": until.isoformat(),
+            "flat": report.flat,
+            "closes_sent": report.closes_sent,
+            "remaining_positions": report.remaining_positions,
+            "errors": report.errors,
+        },
+        at=now,
+    )
+    logger.warning(
+        "daily_limit_hit date=%s outcome=%s pnl_pct=%s flat=%s disabled_until=%s",
+        today,
+        outcome.value,
+        figures.pnl_pct,
+        report.flat,
+        until.isoformat(),
+    )
+    flat_text = (
+        "All positions closed."
+        if report.flat
+        else f"NOT FLAT yet: {', '.join(report.remaining_positions) or 'unverified'}; retrying."
+    )
+    alert_send(
+        f"Daily {label} hit: {pct_text(figures.pnl_pct)} % ({figures.pnl_usdt} USDT, "
+        f"limit {pct_text(limit)} %). "
+        f"{flat_text} Trading off until {until:%Y-%m-%d %H:%M} UTC.",
+        kind="daily_limit",
+    )
+    return report
+
+
+def _daily_flatten_retry(*, gateway: BybitGateway, today: date, now: datetime) -> FlattenReport | None:
+    """Flatten again after a daily limit whose flatten did not end flat (at most every 30 s)."""
+    client = redis_client()
+    pending_key = keys.RISK_DAILY_FLATTEN_PENDING.format(date=today.isoformat())
+    if not client.exists(pending_key):
+        return None
+    retry_key = keys.RISK_DAILY_FLATTEN_RETRY.format(date=today.isoformat())
+    if not client.set(retry_key, "1", nx=True, ex=DAILY_FLATTEN_RETRY_INTERVAL_S):
+        return None
+    # A fresh run key per retry: reusing one would reuse its orderLinkIds, and the
+    # venue would answer a new close with the old, filled one.
+    attempt_key = keys.RISK_DAILY_FLATTEN_ATTEMPT.format(date=today.isoformat())
+    attempt = client.incr(attempt_key)
+    client.expire(attempt_key, DAILY_FLATTEN_PENDING_TTL_S)
+    report = positions_flatten(
+        gateway=gateway,
+        strategy=STRATEGY,
+        run_key=f"daily-{today.isoformat()}-r{attempt}",
+        pause_s=FLATTEN_PAUSE_S,
+    )
+    if report.flat:
+        client.delete(pending_key)
+        alert_send(
+            f"Daily limit flatten completed on retry {attempt}: the account is flat.", kind="daily_limit"
+        )
+    logger.warning("daily_flatten_retry date=%s attempt=%d flat=%s", today, attempt, report.flat)
+    return report
+
+
+def _daily_disable_lift(*, now: datetime) -> bool:
+    """Lift a daily-limit disable whose end has passed; any other disable, a panic or a halt stays.
+
+    A conditional UPDATE, so a disable set a moment ago by today's own limit (ending
+    at the next midnight) can never be cleared by a worker that read the old one.
+    """
+    expired = TradingState.objects.filter(
+        pk=1, disabled_reason__startswith=DAILY_REASON_PREFIX, disabled_until__lte=now
+    )
+    if not expired.exists():  # the usual case: a read, not a write transaction every 5 s
+        return False
+    with transaction.atomic():
+        lifted = expired.update(disabled_until=None, disabled_reason="", updated_at=now)
+        if lifted:
+            trading_state_publish()
+    if not lifted:
+        return False
+    decision_record(
+        strategy=STRATEGY,
+        action="trading_enable",
+        outcome=TAKEN,
+        reason_code="new_day",
+        details={"date": rules.utc_date(now).isoformat()},
+        at=now,
+    )
+    logger.info("daily_disable_lifted date=%s", rules.utc_date(now))
+    alert_send(
+        f"New UTC day {rules.utc_date(now).isoformat()}: the daily-limit stop is lifted, trading re-enabled.",
+        kind="daily_rollover",
+    )
+    return True
