@@ -38,7 +38,7 @@ from trading.instruments import Instrument  # noqa: E402
 from trading.rules.decision import AccountSnapshot, CoinRule, Entry, decide  # noqa: E402
 from trading.rules.vwap import MINUTE_MS, Candle, MarketState  # noqa: E402
 
-RESOURCES = ROOT / "tests" / "engine" / "resources"
+RESOURCES = ROOT / "tests" / "resources" / "binance"
 NOW_MS = 1_737_998_000_000
 # Bybit's filters for the five symbols (instruments-info, early 2025).
 FILTERS = {
@@ -51,12 +51,9 @@ FILTERS = {
 
 
 def load_lines() -> tuple[list[str], list[str]]:
-    five = [
-        line
-        for line in (RESOURCES / "binance_force_order_2025-01-27_5_symbols.jsonl").read_text().splitlines()
-    ]
+    five = [line for line in (RESOURCES / "usdm_2025-01-27" / "liquidations.jsonl").read_text().splitlines()]
     everything = list(five)
-    for path in sorted(RESOURCES.glob("binance_force_order_*_all-symbols.jsonl.gz")):
+    for path in sorted(RESOURCES.glob("force_order_*_all-symbols.jsonl.gz")):
         with gzip.open(path, "rt", encoding="utf-8") as handle:
             everything.extend(line.rstrip("\n") for line in handle if line.strip())
     return five, everything

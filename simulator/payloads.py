@@ -1,6 +1,6 @@
 """Bybit V5 answer shapes: the one place where state becomes Bybit's JSON.
 
-Key for key as in Bybit's documented examples (tests/sim/resources/bybit/): strings
+Key for key as in Bybit's documented examples (tests/resources/bybit/): strings
 where Bybit sends strings, JSON integers and booleans where it sends those. Prices
 and quantities carry the instrument's decimals, money values up to 8 decimals.
 """

@@ -1,11 +1,17 @@
-"""Shared fixtures. Each returns something real: a flushed Redis, saved rows."""
+"""Shared fixtures, found by every test folder. Each returns something real: a running simulator,
+a prepared gateway on it, an open book, a Bot API stand-in, a flushed Redis, saved rows.
+Plain helpers and constants are in tests/support/."""
 
 from __future__ import annotations
 
 import pytest
 
 from core.redis_client import redis_client
-from tests.support import START_PRICES, make_sim_gateway
+from tests.support import book
+from tests.support.sim import START_PRICES, make_sim_gateway
+from tests.support.telegram import DESK, OWNER, TOKEN, BotApiStandIn
+
+# -- the simulator and a gateway on it ----------------------------------------------------
 
 
 @pytest.fixture(scope="session")
@@ -28,15 +34,56 @@ def sim(sim_server):
 
 
 @pytest.fixture
-def gateway(sim):
-    """A prepared gateway on the (reset) simulator."""
-    return make_sim_gateway(sim)
+def gateway_options() -> dict:
+    """What a folder's `gateway` differs in (timeout, attempts...); override it in that folder's conftest."""
+    return {}
+
+
+@pytest.fixture
+def gateway(sim, gateway_options):
+    """A prepared gateway (clock synced, instruments loaded, position mode known) on the reset simulator."""
+    return make_sim_gateway(sim, **gateway_options)
+
+
+@pytest.fixture
+def open_book(gateway):
+    """A long (BTC) and a short (ETH), each with TP and SL, and a resting limit buy (SOL)."""
+    return book.open_book(gateway)
+
+
+@pytest.fixture
+def three_owner_book(gateway):
+    """Positions and orders of the three owners (WL, PM, manual): see `book.three_owner_book`."""
+    return book.three_owner_book(gateway)
+
+
+# -- Telegram -----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def bot_api():
+    """The local Bot API stand-in, answering for `TOKEN`."""
+    standin = BotApiStandIn(TOKEN).start()
+    yield standin
+    standin.stop()
+
+
+@pytest.fixture
+def telegram_settings(settings, bot_api):
+    """The bridge talks to the stand-in; OWNER and DESK are allowlisted."""
+    settings.TELEGRAM_BOT_TOKEN = TOKEN
+    settings.TELEGRAM_ALLOWED_CHAT_IDS = frozenset({OWNER, DESK})
+    settings.TELEGRAM_API_BASE_URL = bot_api.base_url
+    return settings
+
+
+# -- browser, Redis, rows -----------------------------------------------------------------
 
 
 @pytest.fixture
 def chromium():
     """Debian's headless Chromium under Playwright (a test tool's own browser download fails here)."""
-    from tests.browser import CHROMIUM_FLAGS, chromium_path
+    from tests.support.browser import CHROMIUM_FLAGS, chromium_path
 
     executable = chromium_path()
     if executable is None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser import manage, running_web
+from tests.support.browser import manage, running_web
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 

@@ -6,41 +6,15 @@ from decimal import Decimal
 
 import pytest
 
-from trading.bybit import OrderType
+from tests.support.book import open_book
 from trading.flatten import positions_flatten
 from trading.models import Decision
-from trading.rules import Side
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db]
 
 
-def open_book(gateway):
-    gateway.place_order(
-        symbol="BTCUSDT",
-        side=Side.BUY,
-        qty=Decimal("0.010"),
-        order_link_id="t-long",
-        reference_price=Decimal("97000"),
-    )
-    gateway.place_order(
-        symbol="ETHUSDT",
-        side=Side.SELL,
-        qty=Decimal("0.50"),
-        order_link_id="t-short",
-        reference_price=Decimal("3300"),
-    )
-    gateway.place_order(
-        symbol="SOLUSDT",
-        side=Side.BUY,
-        qty=Decimal("1.0"),
-        order_link_id="t-resting",
-        order_type=OrderType.LIMIT,
-        price=Decimal("150.000"),
-    )
-
-
 def test_everything_is_cancelled_and_closed_on_the_right_side_and_journaled(sim, gateway):
-    open_book(gateway)
+    open_book(gateway, with_tpsl=False)
     report = positions_flatten(gateway=gateway, strategy="panic", run_key="run-1", pause_s=0)
     assert report.flat and report.rounds == 1 and report.cancelled_orders == 1
     assert sorted(report.closes_sent) == ["BTCUSDT", "ETHUSDT"]
@@ -56,7 +30,7 @@ def test_everything_is_cancelled_and_closed_on_the_right_side_and_journaled(sim,
 
 
 def test_an_unreadable_account_is_never_reported_flat(sim, gateway):
-    open_book(gateway)
+    open_book(gateway, with_tpsl=False)
     sim.fault("/v5/position/list", mode="error", httpStatus=500, count=100)
     report = positions_flatten(gateway=gateway, strategy="panic", run_key="run-2", max_rounds=2, pause_s=0)
     assert not report.flat and not report.verified
@@ -64,7 +38,7 @@ def test_an_unreadable_account_is_never_reported_flat(sim, gateway):
 
 
 def test_a_read_failure_is_retried_in_the_next_round(sim, gateway):
-    open_book(gateway)
+    open_book(gateway, with_tpsl=False)
     sim.fault("/v5/position/list", mode="error", retCode=10016, count=4)
     report = positions_flatten(gateway=gateway, strategy="risk", run_key="run-3", pause_s=0)
     assert report.flat and report.rounds >= 1
@@ -72,7 +46,7 @@ def test_a_read_failure_is_retried_in_the_next_round(sim, gateway):
 
 
 def test_only_the_given_symbols_are_flattened(sim, gateway):
-    open_book(gateway)
+    open_book(gateway, with_tpsl=False)
     report = positions_flatten(
         gateway=gateway, strategy="risk", run_key="run-4", symbols=["BTCUSDT"], pause_s=0
     )
@@ -82,7 +56,7 @@ def test_only_the_given_symbols_are_flattened(sim, gateway):
 
 
 def test_a_second_flatten_of_a_flat_account_sends_nothing(sim, gateway):
-    open_book(gateway)
+    open_book(gateway, with_tpsl=False)
     positions_flatten(gateway=gateway, strategy="panic", run_key="run-5", pause_s=0)
     sent_before = len(sim.state()["orders"])
     report = positions_flatten(gateway=gateway, strategy="panic", run_key="run-5", pause_s=0)

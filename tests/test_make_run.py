@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser import REPO, free_port
+from tests.support import REPO
+from tests.support.browser import free_port
 
 pytestmark = pytest.mark.integration
 

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import yaml
 
-REPO = Path(__file__).resolve().parent.parent
+from tests.support import REPO
 
 
 def procfile() -> dict[str, str]:

@@ -5,14 +5,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from controlpanel.bootstrap import ensure_env_file, read_env_keys
 from controlpanel.config import ConfigError, client_networks, exchange_config, telegram_chat_ids
-
-REPO = Path(__file__).resolve().parent.parent
+from tests.support import REPO
 
 
 @pytest.mark.parametrize("mode", ["demo", "testnet", "live"])

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from core import keys
 from risk.snapshot import account_snapshot_publish_step, position_owner
-from tests.support import make_sim_gateway
+from tests.support.sim import make_sim_gateway
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db]
 

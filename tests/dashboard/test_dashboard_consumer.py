@@ -12,7 +12,7 @@ from django.contrib.sessions.models import Session
 
 from controlpanel.config import client_networks
 from core import keys
-from tests.dashboard.conftest import communicator, receive_type, session_cookie
+from tests.support.dashboard import communicator, receive_type, session_cookie
 from trading.models import Decision
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio, pytest.mark.django_db(transaction=True)]

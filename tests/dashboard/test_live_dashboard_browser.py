@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from core import keys
 from risk.snapshot import account_snapshot_publish_step
-from tests.browser import running_web
+from tests.support.browser import running_web
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 

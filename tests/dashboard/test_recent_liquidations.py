@@ -12,8 +12,9 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
 from core import keys
-from tests.dashboard.conftest import make_coin
-from tests.engine.test_engine_e2e import EngineThread, make_runner, move_price, wait_until
+from tests.support.book import make_coin
+from tests.support.engine import EngineThread, make_runner, move_price
+from tests.support.waiting import wait_until
 from trading.engine import RECENT_LIQUIDATIONS, LiquidationEngine
 from trading.engine_runner import EngineRunner
 from trading.events import LiquidationEvent

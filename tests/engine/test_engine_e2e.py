@@ -13,62 +13,13 @@ from decimal import Decimal
 
 import pytest
 
-from trading.bybit import BybitGateway
-from trading.engine_runner import EngineEndpoints, EngineRunner
+from tests.support.engine import EngineThread, make_runner, move_price
+from tests.support.waiting import wait_until
+from trading.engine_runner import EngineEndpoints
 from trading.models import Coin, Decision
 from trading.services import trading_halt, trading_resume
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
-
-
-class EngineThread:
-    """An EngineRunner on its own loop in a background thread."""
-
-    def __init__(self, runner: EngineRunner):
-        self.runner = runner
-        self.loop: asyncio.AbstractEventLoop | None = None
-        self.stop_event: asyncio.Event | None = None
-        self.thread = threading.Thread(target=self._main, daemon=True)
-        self.error: BaseException | None = None
-
-    def _main(self):
-        async def main():
-            self.loop = asyncio.get_running_loop()
-            self.stop_event = asyncio.Event()
-            await self.runner.run(self.stop_event)
-
-        try:
-            asyncio.run(main())
-        except BaseException as error:
-            self.error = error
-
-    def start(self, timeout_s: float = 20) -> EngineThread:
-        self.thread.start()
-        deadline = time.monotonic() + timeout_s
-        while not self.runner.ready.is_set():
-            assert self.error is None, self.error
-            assert time.monotonic() < deadline, "engine not ready"
-            time.sleep(0.05)
-        return self
-
-    def stop(self):
-        self.loop.call_soon_threadsafe(self.stop_event.set)
-        self.thread.join(timeout=20)
-        assert not self.thread.is_alive() and self.error is None, self.error
-
-    @property
-    def engine(self):
-        return self.runner.engine
-
-
-def wait_until(predicate, timeout_s: float = 5, step_s: float = 0.02, what: str = "condition"):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(step_s)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def wait_for_liquidation_stream(sim, thread: EngineThread) -> None:
@@ -78,23 +29,6 @@ def wait_for_liquidation_stream(sim, thread: EngineThread) -> None:
     wait_until(
         lambda: any("forceOrder" in path and count for path, count in sim.state()["connections"].items()),
         what="the venue to register the stream",
-    )
-
-
-def make_runner(sim) -> EngineRunner:
-    gateway = BybitGateway(
-        mode="sim", api_key=sim.api_key, api_secret=sim.api_secret, base_url=sim.base_url, timeout=3.0
-    )
-    endpoints = EngineEndpoints(
-        "sim", sim.liquidation_ws_url, sim.public_ws_url, sim.private_ws_url, sim.api_key, sim.api_secret
-    )
-    return EngineRunner(
-        gateway=gateway,
-        endpoints=endpoints,
-        reconcile_interval_s=1.0,
-        journal_interval_s=0.1,
-        config_interval_s=5.0,
-        feed_options={"ping_interval_s": 5, "healthy_after_s": 1},
     )
 
 
@@ -135,14 +69,6 @@ def entry_orders(sim, symbol="BTCUSDT"):
     return [
         o for o in sim.state()["orders"] if o["symbol"] == symbol and o["orderLinkId"].startswith("wl-entry")
     ]
-
-
-def move_price(sim, engine, symbol, price):
-    sim.set_price(symbol, price)
-    wait_until(
-        lambda: (m := engine.market.get(symbol)) is not None and m.last_price == Decimal(price),
-        what=f"{symbol} price {price} on the engine's ticker stream",
-    )
 
 
 def test_a_long_liquidation_below_vwap_opens_exactly_one_long(sim, engine_thread):

@@ -12,6 +12,7 @@ from decimal import Decimal
 import pytest
 from websockets.exceptions import ConnectionClosed
 
+from tests.support.waiting import wait_until_async
 from trading.feeds import (
     CLOSED,
     CONNECT_FAILED,
@@ -57,7 +58,7 @@ def _free_port() -> int:
 
 
 @pytest.mark.asyncio
-async def test_binance_events_are_delivered_in_order(local_server, wait_until, five_symbol_lines):
+async def test_binance_events_are_delivered_in_order(local_server, five_symbol_lines):
     lines = five_symbol_lines[:20]
 
     async def script(ws, number):
@@ -69,7 +70,7 @@ async def test_binance_events_are_delivered_in_order(local_server, wait_until, f
     async with local_server(script) as server:
         feed = BinanceLiquidationFeed(server.url, on_event=events.append, **FAST)
         task = await _run(feed)
-        await wait_until(lambda: len(events) == 20)
+        await wait_until_async(lambda: len(events) == 20)
         await _stop(feed, task)
     assert [e.event_time for e in events] == [json.loads(line)["o"]["T"] for line in lines]
     assert events[0].symbol == "SOLUSDT" and events[0].liquidated_side == "long"
@@ -82,9 +83,7 @@ async def test_binance_events_are_delivered_in_order(local_server, wait_until, f
 
 
 @pytest.mark.asyncio
-async def test_a_dropped_connection_reconnects_and_resumes(
-    local_server, wait_until, five_symbol_lines, caplog
-):
+async def test_a_dropped_connection_reconnects_and_resumes(local_server, five_symbol_lines, caplog):
     async def script(ws, number):
         if number == 1:
             for line in five_symbol_lines[:3]:
@@ -101,7 +100,7 @@ async def test_a_dropped_connection_reconnects_and_resumes(
     async with local_server(script) as server:
         feed = BinanceLiquidationFeed(server.url, on_event=events.append, **FAST)
         task = await _run(feed)
-        await wait_until(lambda: len(events) == 6)
+        await wait_until_async(lambda: len(events) == 6)
         await _stop(feed, task)
     assert [e.event_id for e in events] == [e.event_id for e in map(_parse, five_symbol_lines[:6])]
     assert server.connections == 2
@@ -119,7 +118,7 @@ def _parse(line):
 
 
 @pytest.mark.asyncio
-async def test_a_silent_stream_is_detected_and_reconnected(local_server, wait_until, five_symbol_lines):
+async def test_a_silent_stream_is_detected_and_reconnected(local_server, five_symbol_lines):
     async def script(ws, number):
         if number == 1:
             await ws.send(five_symbol_lines[0])
@@ -133,7 +132,7 @@ async def test_a_silent_stream_is_detected_and_reconnected(local_server, wait_un
         feed = BinanceLiquidationFeed(server.url, on_event=events.append, silence_timeout_s=0.3, **FAST)
         task = await _run(feed)
         started = asyncio.get_running_loop().time()
-        await wait_until(lambda: len(events) == 2)
+        await wait_until_async(lambda: len(events) == 2)
         waited = asyncio.get_running_loop().time() - started
         await _stop(feed, task)
     assert feed.stats.reconnect_reasons[SILENT] >= 1
@@ -142,7 +141,7 @@ async def test_a_silent_stream_is_detected_and_reconnected(local_server, wait_un
 
 
 @pytest.mark.asyncio
-async def test_it_rolls_over_at_the_configured_age_without_delay(local_server, wait_until, five_symbol_lines):
+async def test_it_rolls_over_at_the_configured_age_without_delay(local_server, five_symbol_lines):
     async def script(ws, number):
         for line in five_symbol_lines[number * 10 : (number + 1) * 10]:
             await ws.send(line)
@@ -155,7 +154,7 @@ async def test_it_rolls_over_at_the_configured_age_without_delay(local_server, w
             server.url, on_event=events.append, max_connection_age_s=0.4, silence_timeout_s=5, **FAST
         )
         task = await _run(feed)
-        await wait_until(lambda: server.connections >= 3)
+        await wait_until_async(lambda: server.connections >= 3)
         await _stop(feed, task)
     assert feed.stats.reconnect_reasons == {ROLLOVER: feed.stats.reconnects}
     assert all(delay == 0.0 and attempt == 0 for _, attempt, delay in feed.stats.recent_reconnects)
@@ -168,7 +167,7 @@ async def test_it_rolls_over_at_the_configured_age_without_delay(local_server, w
 
 
 @pytest.mark.asyncio
-async def test_a_dead_peer_is_detected_by_protocol_pings(local_server, wait_until, five_symbol_lines):
+async def test_a_dead_peer_is_detected_by_protocol_pings(local_server, five_symbol_lines):
     async def script(ws, number):
         await ws.send(five_symbol_lines[number])
         if number == 1:
@@ -188,16 +187,14 @@ async def test_a_dead_peer_is_detected_by_protocol_pings(local_server, wait_unti
             **FAST,
         )
         task = await _run(feed)
-        await wait_until(lambda: len(events) == 2)
+        await wait_until_async(lambda: len(events) == 2)
         await _stop(feed, task)
     assert feed.stats.reconnect_reasons == {CLOSED: 1}
     assert feed.stats.recent_reconnects[0][0] == CLOSED
 
 
 @pytest.mark.asyncio
-async def test_malformed_frames_are_counted_logged_and_skipped(
-    local_server, wait_until, five_symbol_lines, caplog
-):
+async def test_malformed_frames_are_counted_logged_and_skipped(local_server, five_symbol_lines, caplog):
     junk = [
         five_symbol_lines[0][:40],  # truncated
         b"\xff\xfe\x00garbage",  # binary frame, not UTF-8
@@ -223,7 +220,7 @@ async def test_malformed_frames_are_counted_logged_and_skipped(
             **FAST,
         )
         task = await _run(feed)
-        await wait_until(lambda: len(events) == 2)
+        await wait_until_async(lambda: len(events) == 2)
         await _stop(feed, task)
     assert feed.stats.malformed == 4 and feed.stats.unsupported == 1
     assert feed.stats.connects == 1 and feed.stats.reconnects == 0  # bad input never costs the connection
@@ -235,7 +232,7 @@ async def test_malformed_frames_are_counted_logged_and_skipped(
 
 
 @pytest.mark.asyncio
-async def test_a_failing_callback_does_not_stop_the_feed(local_server, wait_until, five_symbol_lines):
+async def test_a_failing_callback_does_not_stop_the_feed(local_server, five_symbol_lines):
     async def script(ws, number):
         for line in five_symbol_lines[:3]:
             await ws.send(line)
@@ -251,7 +248,7 @@ async def test_a_failing_callback_does_not_stop_the_feed(local_server, wait_unti
     async with local_server(script) as server:
         feed = BinanceLiquidationFeed(server.url, on_event=on_event, **FAST)
         task = await _run(feed)
-        await wait_until(lambda: len(seen) == 3)
+        await wait_until_async(lambda: len(seen) == 3)
         await _stop(feed, task)
     assert feed.stats.callback_errors == 1 and feed.stats.reconnects == 0
 
@@ -298,9 +295,7 @@ def test_backoff_ceiling_grows_to_the_cap():
 
 
 @pytest.mark.asyncio
-async def test_the_backoff_starts_over_after_a_healthy_connection(
-    local_server, wait_until, five_symbol_lines
-):
+async def test_the_backoff_starts_over_after_a_healthy_connection(local_server, five_symbol_lines):
     async def script(ws, number):
         if number <= 2:
             return  # closes at once: a failing venue
@@ -313,7 +308,7 @@ async def test_the_backoff_starts_over_after_a_healthy_connection(
     async with local_server(script) as server:
         feed = BinanceLiquidationFeed(server.url, on_event=lambda event: None, healthy_after_s=0.2, **FAST)
         task = await _run(feed)
-        await wait_until(lambda: server.connections >= 4)
+        await wait_until_async(lambda: server.connections >= 4)
         await _stop(feed, task)
     assert [attempt for _, attempt, _ in feed.stats.recent_reconnects] == [1, 2, 1]
 
@@ -376,7 +371,7 @@ async def _bybit_server_loop(ws, server, number, on_subscribe):
 
 
 @pytest.mark.asyncio
-async def test_bybit_liquidations_subscribe_ping_and_resubscribe_after_reconnect(local_server, wait_until):
+async def test_bybit_liquidations_subscribe_ping_and_resubscribe_after_reconnect(local_server):
     async def script(ws, number):
         async def on_subscribe(args):
             for topic in args:
@@ -401,7 +396,7 @@ async def test_bybit_liquidations_subscribe_ping_and_resubscribe_after_reconnect
             **FAST,
         )
         task = await _run(feed)
-        await wait_until(lambda: len(events) == 4)
+        await wait_until_async(lambda: len(events) == 4)
         await _stop(feed, task)
     subscribes = {
         number: [json.loads(t) for t in texts if json.loads(t)["op"] == "subscribe"]
@@ -420,7 +415,7 @@ async def test_bybit_liquidations_subscribe_ping_and_resubscribe_after_reconnect
 
 
 @pytest.mark.asyncio
-async def test_bybit_symbols_can_change_at_runtime(local_server, wait_until):
+async def test_bybit_symbols_can_change_at_runtime(local_server):
     async def script(ws, number):
         async def on_subscribe(args):
             for topic in args:
@@ -432,9 +427,9 @@ async def test_bybit_symbols_can_change_at_runtime(local_server, wait_until):
     async with local_server(script) as server:
         feed = BybitLiquidationFeed(server.url, symbols=["BTCUSDT"], on_event=events.append, **FAST)
         task = await _run(feed)
-        await wait_until(lambda: len(events) == 1)
+        await wait_until_async(lambda: len(events) == 1)
         await feed.update_symbols(["SOLUSDT", "NOPEUSDT"])
-        await wait_until(lambda: len(events) == 2 and feed.stats.subscribe_failures == 1)
+        await wait_until_async(lambda: len(events) == 2 and feed.stats.subscribe_failures == 1)
         await _stop(feed, task)
     sent = [json.loads(t) for t in server.received[1]]
     assert [(m["op"], m["args"]) for m in sent if m["op"] != "ping"] == [
@@ -448,7 +443,7 @@ async def test_bybit_symbols_can_change_at_runtime(local_server, wait_until):
 
 
 @pytest.mark.asyncio
-async def test_bybit_market_feed_updates_prices_and_vwap(local_server, wait_until):
+async def test_bybit_market_feed_updates_prices_and_vwap(local_server):
     start = 1_760_325_000_000 - 1_760_325_000_000 % MINUTE_MS
 
     def kline(minute, volume, turnover, confirm):
@@ -515,7 +510,7 @@ async def test_bybit_market_feed_updates_prices_and_vwap(local_server, wait_unti
             server.url, symbols=["BTCUSDT"], market=market, clock_ms=lambda: next(clock), **FAST
         )
         task = await _run(feed)
-        await wait_until(lambda: feed.stats.malformed == 1)
+        await wait_until_async(lambda: feed.stats.malformed == 1)
         await _stop(feed, task)
     view = market.get("BTCUSDT")
     assert view.last_price == Decimal("101.5")
@@ -527,9 +522,7 @@ async def test_bybit_market_feed_updates_prices_and_vwap(local_server, wait_unti
 
 
 @pytest.mark.asyncio
-async def test_a_flood_of_junk_is_counted_in_full_but_logged_within_the_limit(
-    local_server, wait_until, caplog
-):
+async def test_a_flood_of_junk_is_counted_in_full_but_logged_within_the_limit(local_server, caplog):
     async def script(ws, number):
         for index in range(30):
             await ws.send(f"junk {index}")
@@ -539,7 +532,7 @@ async def test_a_flood_of_junk_is_counted_in_full_but_logged_within_the_limit(
     async with local_server(script) as server:
         feed = BinanceLiquidationFeed(server.url, on_event=print, malformed_log_limit_per_minute=3, **FAST)
         task = await _run(feed)
-        await wait_until(lambda: feed.stats.malformed == 30)
+        await wait_until_async(lambda: feed.stats.malformed == 30)
         await _stop(feed, task)
     logged = [r.getMessage() for r in caplog.records if r.getMessage().startswith("feed_malformed")]
     assert logged == [f"feed_malformed feed=binance reason=invalid_json raw='junk {n}'" for n in range(3)]

@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import pytest
 
+from tests.support.resources import bybit_example
 from trading.events import LiquidationEvent, MalformedMessage, UnsupportedSymbol
 from trading.feeds import (
     parse_binance_force_order,
@@ -121,8 +122,8 @@ def test_a_non_ascii_binance_symbol_is_a_usdt_perpetual(recorded_binance_lines):
 # -- Bybit --------------------------------------------------------------------
 
 
-def test_bybit_all_liquidation_doc_example(resource_json):
-    message = resource_json("bybit_ws_allLiquidation.json")
+def test_bybit_all_liquidation_doc_example():
+    message = bybit_example("ws_allLiquidation")
     [event] = parse_bybit_all_liquidation(json.dumps(message))
     # Bybit names the POSITION side: "Sell" = a short was liquidated (opposite of Binance).
     assert event == LiquidationEvent(
@@ -169,8 +170,8 @@ def test_bybit_control_messages_are_not_events(control):
     assert parse_bybit_kline(raw) is None
 
 
-def test_bybit_ticker_snapshot_doc_example(resource_json):
-    update = parse_bybit_ticker(json.dumps(resource_json("bybit_ws_tickers.json")))
+def test_bybit_ticker_snapshot_doc_example():
+    update = parse_bybit_ticker(json.dumps(bybit_example("ws_tickers")))
     assert (update.symbol, update.last_price, update.ts) == ("BTCUSDT", Decimal("66666.60"), 1760325052630)
 
 
@@ -188,8 +189,8 @@ def test_bybit_ticker_delta_without_last_price():
     assert (update.symbol, update.last_price, update.ts) == ("BTCUSDT", None, 1760325052730)
 
 
-def test_bybit_kline_doc_example(resource_json):
-    update = parse_bybit_kline(json.dumps(resource_json("bybit_ws_kline.json")))
+def test_bybit_kline_doc_example():
+    update = parse_bybit_kline(json.dumps(bybit_example("ws_kline")))
     assert (update.symbol, update.interval, update.ts) == ("BTCUSDT", "5", 1672324988882)
     assert update.candles == (
         Candle(

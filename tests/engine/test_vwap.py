@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import pytest
 
+from tests.support.resources import BINANCE_REPLAY
 from trading.rules.vwap import MINUTE_MS, Candle, MarketState, RollingVwap
 
 T0 = 1_737_996_300_000  # 2025-01-27 16:45 UTC, a minute boundary
@@ -136,8 +137,8 @@ def _binance_klines(path) -> list[Candle]:
         (5, 10, "99766.49075905300212097320467"),  # minutes 5..9: 143748348.67720 / 1440.848
     ],
 )
-def test_vwap_of_real_btcusdt_minutes(resource_path, window, upto, expected):
-    candles = _binance_klines(resource_path("binance_klines_BTCUSDT_2025-01-27.csv"))
+def test_vwap_of_real_btcusdt_minutes(window, upto, expected):
+    candles = _binance_klines(BINANCE_REPLAY / "klines" / "BTCUSDT.csv")
     assert len(candles) == 41
     vwap = RollingVwap(window)
     for each in candles[:upto]:

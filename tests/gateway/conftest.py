@@ -1,4 +1,5 @@
-"""Fixtures for gateway tests: a real simulator and a real gateway (real pybit) pointed at it."""
+"""Fixtures for gateway tests: the shared gateway (real pybit) on the simulator, with a shorter
+timeout, and more gateways on demand."""
 
 from __future__ import annotations
 
@@ -6,34 +7,19 @@ from decimal import Decimal
 
 import pytest
 
-from tests.support import START_PRICES
-from trading.bybit import BybitGateway
-
-
-def make_gateway(sim, **options) -> BybitGateway:
-    settings = {
-        "mode": "sim",
-        "api_key": sim.api_key,
-        "api_secret": sim.api_secret,
-        "base_url": sim.base_url,
-        "timeout": 2.0,
-    }
-    settings.update(options)
-    return BybitGateway(**settings)
+from tests.support.sim import START_PRICES, make_sim_gateway
 
 
 @pytest.fixture
-def new_gateway(sim):
-    """Build another gateway on the same simulator, with options (timeout, keys...) overridden."""
-    return lambda **options: make_gateway(sim, **options)
+def gateway_options() -> dict:
+    return {"timeout": 2.0}
 
 
 @pytest.fixture
-def gateway(sim) -> BybitGateway:
-    """A prepared gateway (clock synced, instruments loaded, position mode known) on the reset simulator."""
-    gateway = make_gateway(sim)
-    gateway.prepare()
-    return gateway
+def new_gateway(sim, gateway_options):
+    """Build another gateway (not prepared) on the same simulator, with options (timeout, keys...)
+    overridden."""
+    return lambda **options: make_sim_gateway(sim, prepare=False, **{**gateway_options, **options})
 
 
 @pytest.fixture

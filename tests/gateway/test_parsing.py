@@ -1,13 +1,12 @@
-"""Venue payloads -> our types, from Bybit's documented examples under resources/."""
+"""Venue payloads -> our types, from Bybit's documented examples (tests/resources/bybit/)."""
 
-import json
 import pickle
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 
+from tests.support.resources import bybit_example
 from trading.bybit.parsing import (
     im_pct_of,
     parse_closed_pnl,
@@ -41,16 +40,11 @@ from trading.errors import (
 from trading.instruments import Instrument, InstrumentCache, parse_instrument
 from trading.rules import Side
 
-RESOURCES = Path(__file__).parent / "resources"
 D = Decimal
 
 
-def load(name):
-    return json.loads((RESOURCES / name).read_text())
-
-
 def test_it_parses_an_instrument_row():
-    row = load("market_instruments_info_linear.json")["result"]["list"][0]
+    row = bybit_example("market_instruments_info_linear")["result"]["list"][0]
     assert parse_instrument(row) == Instrument(
         symbol="BTCUSDT",
         qty_step=D("0.001"),
@@ -65,7 +59,7 @@ def test_it_parses_an_instrument_row():
 
 
 def test_empty_strings_in_an_instrument_row_mean_no_limit():
-    row = load("market_instruments_info_linear.json")["result"]["list"][0]
+    row = bybit_example("market_instruments_info_linear")["result"]["list"][0]
     row["lotSizeFilter"]["minNotionalValue"] = ""
     row["lotSizeFilter"]["maxMktOrderQty"] = ""
     instrument = parse_instrument(row)
@@ -74,14 +68,14 @@ def test_empty_strings_in_an_instrument_row_mean_no_limit():
 
 
 def test_an_instrument_row_without_a_qty_step_is_refused():
-    row = load("market_instruments_info_linear.json")["result"]["list"][0]
+    row = bybit_example("market_instruments_info_linear")["result"]["list"][0]
     row["lotSizeFilter"]["qtyStep"] = ""
     with pytest.raises(ValueError):
         parse_instrument(row)
 
 
 def test_the_instrument_cache_loads_once_and_goes_stale_after_a_day():
-    row = load("market_instruments_info_linear.json")["result"]["list"][0]
+    row = bybit_example("market_instruments_info_linear")["result"]["list"][0]
     loads = []
     now = [datetime(2025, 1, 27, tzinfo=UTC)]
 
@@ -105,7 +99,7 @@ def test_the_instrument_cache_loads_once_and_goes_stale_after_a_day():
 
 
 def test_it_parses_a_unified_wallet_and_its_im_pct():
-    wallet = parse_wallet(load("account_wallet_balance_unified.json")["result"]["list"][0])
+    wallet = parse_wallet(bybit_example("account_wallet_balance_unified")["result"]["list"][0])
     assert wallet.total_equity == D("3.31216591")
     assert wallet.total_wallet_balance == D("3.00326056")
     assert wallet.total_available_balance == D("3.00326056")
@@ -133,7 +127,7 @@ def test_im_pct_is_initial_margin_over_equity(initial_margin, equity, im_rate, e
 
 
 def test_it_parses_a_position_row():
-    position = parse_position(load("position_list.json")["result"]["list"][0])
+    position = parse_position(bybit_example("position_list")["result"]["list"][0])
     assert position is not None
     assert position.side is Side.SELL and not position.is_long
     assert position.size == D("300")
@@ -145,13 +139,13 @@ def test_it_parses_a_position_row():
 
 
 def test_a_flat_position_row_is_no_position():
-    row = load("position_list.json")["result"]["list"][0]
+    row = bybit_example("position_list")["result"]["list"][0]
     row.update(side="", size="0")
     assert parse_position(row) is None
 
 
 def test_it_parses_an_order_row():
-    order = parse_order(load("order_realtime.json")["result"]["list"][0])
+    order = parse_order(bybit_example("order_realtime")["result"]["list"][0])
     assert order.order_link_id == "test-000005"
     assert order.side is Side.BUY
     assert order.price == D("1600.00") and order.qty == D("0.10") and order.leaves_qty == D("0.10")
@@ -163,19 +157,19 @@ def test_it_parses_an_order_row():
 
 
 def test_it_parses_executions_and_closed_pnl():
-    execution = parse_execution(load("execution_list.json")["result"]["list"][0])
+    execution = parse_execution(bybit_example("execution_list")["result"]["list"][0])
     assert execution.exec_price == D("1190.15") and execution.exec_fee == D("0.071409")
     assert execution.closed_size is None and not execution.is_maker
-    closed = parse_closed_pnl(load("position_closed_pnl.json")["result"]["list"][0])
+    closed = parse_closed_pnl(bybit_example("position_closed_pnl")["result"]["list"][0])
     assert closed.closed_pnl == D("-47.4065323") and closed.side is Side.SELL
     assert closed.avg_exit_price == D("1180.59833333")
 
 
 def test_it_parses_tickers_klines_and_trades():
-    ticker = parse_ticker(load("market_tickers_linear.json")["result"]["list"][0])
+    ticker = parse_ticker(bybit_example("market_tickers_linear")["result"]["list"][0])
     assert ticker.last_price == D("120635.50") and ticker.bid1_size == D("1063")
     assert ticker.next_funding_time == datetime.fromtimestamp(1760371200, tz=UTC)
-    kline = parse_kline(load("market_kline.json")["result"]["list"][0])
+    kline = parse_kline(bybit_example("market_kline")["result"]["list"][0])
     assert kline.start == datetime.fromtimestamp(1670608800, tz=UTC)
     assert (kline.open, kline.high, kline.low, kline.close) == (
         D("17071"),
@@ -183,12 +177,12 @@ def test_it_parses_tickers_klines_and_trades():
         D("17027"),
         D("17055.5"),
     )
-    trade = parse_public_trade(load("market_recent_trade.json")["result"]["list"][0])
+    trade = parse_public_trade(bybit_example("market_recent_trade")["result"]["list"][0])
     assert trade.price == D("16618.49") and trade.side is Side.BUY
 
 
 def test_it_reads_the_server_time_to_the_millisecond():
-    assert venue_time_ms(load("market_time.json")) == pytest.approx(1688639403423.213947)
+    assert venue_time_ms(bybit_example("market_time")) == pytest.approx(1688639403423.213947)
 
 
 @pytest.mark.parametrize(

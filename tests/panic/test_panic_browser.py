@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser import running_web
-from tests.panic.conftest import open_orders_on_exchange
+from tests.support.browser import running_web
+from tests.support.sim import open_orders_on_exchange
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 

@@ -6,7 +6,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from core.models import TradingState
-from tests.panic.conftest import open_orders_on_exchange
+from tests.support.sim import open_orders_on_exchange
 from trading.models import Decision
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db]

@@ -14,8 +14,9 @@ from core.models import TradingState
 from core.redis_client import events_channel
 from panic.errors import PanicResetRefused
 from panic.services import panic_reset, panic_trigger
-from tests.panic.conftest import open_orders_on_exchange, run_in_threads
-from tests.telegram.conftest import DESK, OWNER
+from tests.support.sim import open_orders_on_exchange
+from tests.support.telegram import DESK, OWNER
+from tests.support.threads import run_in_threads
 from trading.bybit import OrderType
 from trading.models import Decision
 from trading.rules import Side

@@ -9,8 +9,8 @@ from django.db import connection
 
 from core.models import TradingState
 from telegram_bridge.services import CLOSE_STARTED_TEXT
-from tests.panic.conftest import open_orders_on_exchange
-from tests.telegram.conftest import DESK, OUTSIDER, OWNER
+from tests.support.sim import open_orders_on_exchange
+from tests.support.telegram import DESK, OUTSIDER, OWNER
 from trading.models import Decision
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]

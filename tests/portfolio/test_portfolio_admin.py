@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 
 from portfolio.models import PortfolioOrder, PortfolioPosition, PortfolioState
-from tests.portfolio.conftest import NOW
+from tests.support.portfolio import NOW
 
 pytestmark = pytest.mark.django_db
 

@@ -11,7 +11,8 @@ from core import keys
 from core.models import TradingState
 from portfolio.models import PortfolioOrder, PortfolioPosition, PortfolioState
 from portfolio.scan import portfolio_scan_step
-from tests.portfolio.conftest import NOW, allow, prices, sim_orders, sim_positions
+from tests.support.portfolio import NOW, allow
+from tests.support.sim import set_prices, sim_orders, sim_positions
 from trading.errors import RetryableError
 from trading.models import Decision
 from trading.rules import Side
@@ -32,7 +33,7 @@ def journal(**filters) -> list[tuple[str, str, str, str]]:
 def ranked_market(sim, pm):
     """24 h momentum: XRP +10 %, DOGE +5 %, ADA +2 % (the minimum), LINK -5 %."""
     allow("XRPUSDT", "DOGEUSDT", "ADAUSDT", "LINKUSDT")
-    prices(sim, XRPUSDT="2.7500", DOGEUSDT="0.34650", ADAUSDT="0.9690", LINKUSDT="19.000")
+    set_prices(sim, XRPUSDT="2.7500", DOGEUSDT="0.34650", ADAUSDT="0.9690", LINKUSDT="19.000")
     return pm
 
 
@@ -151,7 +152,7 @@ def test_a_scan_runs_once_per_interval_and_never_sends_an_order_twice(sim, gatew
 
 def test_an_allowlist_edit_is_picked_up_at_the_next_scan(sim, gateway, pm, redis_db):
     allow("XRPUSDT")
-    prices(sim, XRPUSDT="2.7500", DOGEUSDT="0.34650")
+    set_prices(sim, XRPUSDT="2.7500", DOGEUSDT="0.34650")
     assert portfolio_scan_step(gateway=gateway, now=NOW).entered == ["XRPUSDT"]
 
     allow("DOGEUSDT")  # an admin edit, no restart
@@ -166,7 +167,7 @@ def test_an_allowlist_edit_is_picked_up_at_the_next_scan(sim, gateway, pm, redis
 def test_a_disabled_allowlist_entry_is_not_entered(sim, gateway, pm):
     allow("XRPUSDT", enabled=False)
     allow("DOGEUSDT")
-    prices(sim, XRPUSDT="2.7500", DOGEUSDT="0.34650")
+    set_prices(sim, XRPUSDT="2.7500", DOGEUSDT="0.34650")
     result = portfolio_scan_step(gateway=gateway, now=NOW)
     assert result.entered == ["DOGEUSDT"] and "XRPUSDT" not in result.momenta
 
@@ -215,7 +216,7 @@ def test_an_entry_refused_by_the_exchange_frees_the_symbol(sim, gateway, ranked_
 def test_a_symbol_too_small_for_its_leg_gives_its_slot_to_the_next(sim, gateway, pm):
     allow("BTCUSDT", "XRPUSDT", "DOGEUSDT")
     # BTC +10 % is the best, but a 50 USDT leg buys less than its 0.001 BTC minimum.
-    prices(sim, BTCUSDT="106700.00", XRPUSDT="2.6250", DOGEUSDT="0.33990")  # XRP +5 %, DOGE +3 %
+    set_prices(sim, BTCUSDT="106700.00", XRPUSDT="2.6250", DOGEUSDT="0.33990")  # XRP +5 %, DOGE +3 %
 
     result = portfolio_scan_step(gateway=gateway, now=NOW)
 

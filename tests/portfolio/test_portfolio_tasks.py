@@ -10,7 +10,8 @@ from django.conf import settings as django_settings
 from controlpanel.celery import app
 from portfolio import tasks
 from portfolio.models import PortfolioPosition
-from tests.portfolio.conftest import allow, prices
+from tests.support.portfolio import allow
+from tests.support.sim import set_prices
 from trading import worker_gateway as worker_gateway_module
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -40,7 +41,7 @@ def test_the_scan_and_trail_tasks_run_their_steps_in_a_worker(sim, pm, redis_db,
         worker_gateway_module, "_gateway", None
     )  # the worker builds its own, from these settings
     allow("XRPUSDT")
-    prices(sim, XRPUSDT="2.7500")
+    set_prices(sim, XRPUSDT="2.7500")
 
     with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10):
         tasks.portfolio_scan.delay()
@@ -48,7 +49,7 @@ def test_the_scan_and_trail_tasks_run_their_steps_in_a_worker(sim, pm, redis_db,
         while not PortfolioPosition.objects.filter(status="open").exists():
             assert time.monotonic() < deadline, "the worker never ran portfolio.scan"
             time.sleep(0.05)
-        prices(sim, XRPUSDT="2.5000")  # below 2.7503 x 0.95: the trailing stop
+        set_prices(sim, XRPUSDT="2.5000")  # below 2.7503 x 0.95: the trailing stop
         tasks.portfolio_trail.delay()
         while not PortfolioPosition.objects.filter(status="closed").exists():
             assert time.monotonic() < deadline, "the worker never ran portfolio.trail"

@@ -12,7 +12,8 @@ from core.models import TradingState
 from portfolio.models import PortfolioOrder, PortfolioPosition, PortfolioState
 from portfolio.scan import portfolio_scan_step
 from portfolio.trail import portfolio_trail_step
-from tests.portfolio.conftest import NOW, allow, prices, sim_orders, sim_positions
+from tests.support.portfolio import NOW, allow
+from tests.support.sim import set_prices, sim_orders, sim_positions
 from trading.flatten import positions_flatten
 from trading.models import Decision
 from trading.rules import Side
@@ -25,7 +26,7 @@ def minute(n: int):
 
 
 def trail(sim, gateway, at: int, **last_prices):
-    prices(sim, **last_prices)
+    set_prices(sim, **last_prices)
     return portfolio_trail_step(gateway=gateway, now=minute(at))
 
 
@@ -42,7 +43,7 @@ def journal(**filters) -> list[tuple[str, str, str, str]]:
 def xrp_held(sim, gateway, pm):
     """PM long XRP: 18 at 2.7503 (a 50 USDT leg of a 300 USDT budget, 2 adds allowed)."""
     allow("XRPUSDT")
-    prices(sim, XRPUSDT="2.7500")
+    set_prices(sim, XRPUSDT="2.7500")
     assert portfolio_scan_step(gateway=gateway, now=NOW).entered == ["XRPUSDT"]
     return PortfolioPosition.objects.get(symbol="XRPUSDT")
 
@@ -96,7 +97,7 @@ def test_the_trailing_stop_closes_pm_exact_share_reduce_only_and_releases_the_sy
     pm.pyramid_max_adds = 0  # one leg of 300 / 2 = 150 USDT: 150 / 2.7555 = 54.4 -> 54
     pm.save()
     allow("XRPUSDT")
-    prices(sim, XRPUSDT="2.7500")
+    set_prices(sim, XRPUSDT="2.7500")
     portfolio_scan_step(gateway=gateway, now=NOW)
     assert pm_set(redis_db) == {"XRPUSDT"}
 
@@ -168,7 +169,7 @@ def test_positions_pm_did_not_open_are_left_alone(sim, gateway, pm, xrp_held, re
         reference_price=Decimal("2.75"),
     )
 
-    prices(sim, DOGEUSDT="0.10000")  # a crash on the foreign position: not PM's business
+    set_prices(sim, DOGEUSDT="0.10000")  # a crash on the foreign position: not PM's business
     result = trail(sim, gateway, 1, XRPUSDT="2.5000")  # 2.7503 x 0.95 = 2.6128: PM's stop
 
     assert result.exited == ["XRPUSDT"]
@@ -199,7 +200,7 @@ def test_a_position_closed_elsewhere_is_released(sim, gateway, pm, xrp_held, red
 
 def test_an_entry_whose_outcome_was_unknown_is_settled_not_resent(sim, gateway, pm, redis_db):
     allow("XRPUSDT")
-    prices(sim, XRPUSDT="2.7500")
+    set_prices(sim, XRPUSDT="2.7500")
     # The order lands but its lookup fails: the entry stays pending, the symbol PM-managed.
     sim.fault("/v5/order/realtime", mode="error", retCode=10016, count=1)
     assert portfolio_scan_step(gateway=gateway, now=NOW).entered == ["XRPUSDT"]

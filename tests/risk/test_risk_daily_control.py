@@ -12,7 +12,8 @@ from core.models import TradingState
 from risk import daily
 from risk.daily import DAILY_REASON_PREFIX, daily_control_step
 from risk.models import DailyPnL, RiskSettings
-from tests.risk.conftest import OWNER_CHAT
+from tests.support.sim import market_order
+from tests.support.telegram import OWNER
 from trading.models import Decision
 from trading.rules import Side
 
@@ -28,12 +29,6 @@ def _fast_flatten(monkeypatch, redis_db):
     monkeypatch.setattr(daily, "FLATTEN_PAUSE_S", 0)
 
 
-def market(gateway, symbol, side, qty, price, link):
-    gateway.place_order(
-        symbol=symbol, side=side, qty=Decimal(qty), order_link_id=link, reference_price=Decimal(price)
-    )
-
-
 def equity(gateway) -> Decimal:
     return gateway.wallet().total_equity.quantize(Decimal("0.0001"))
 
@@ -41,7 +36,7 @@ def equity(gateway) -> Decimal:
 def test_the_first_pass_of_a_day_sets_the_baseline_once_and_every_pass_tracks_the_day(sim, gateway):
     first = daily_control_step(gateway=gateway, now=NOW)
     assert first.baseline_created and first.baseline_source == "exchange"
-    market(gateway, "BTCUSDT", Side.BUY, "0.100", "97000", "t-long")  # fills at 97009.70
+    market_order(gateway, "BTCUSDT", Side.BUY, "0.100", "97000", "t-long")  # fills at 97009.70
 
     sim.set_price("BTCUSDT", "98000.00")
     up = equity(gateway)
@@ -97,8 +92,8 @@ def test_hitting_the_target_flattens_every_position_and_disables_until_midnight_
     sim, gateway, redis_db, alerts
 ):
     daily_control_step(gateway=gateway, now=NOW)
-    market(gateway, "BTCUSDT", Side.BUY, "0.500", "97000", "t-long")
-    market(gateway, "SOLUSDT", Side.BUY, "2.0", "180", "t-pm")
+    market_order(gateway, "BTCUSDT", Side.BUY, "0.500", "97000", "t-long")
+    market_order(gateway, "SOLUSDT", Side.BUY, "2.0", "180", "t-pm")
     redis_db.sadd(keys.PM_SYMBOLS, "SOLUSDT")  # the portfolio's: flattened too, the day is over for all
     sim.set_price("BTCUSDT", "99500.00")  # 0.5 x 2490.30 = +1245.15 before fees: about +12 %
 
@@ -119,7 +114,7 @@ def test_hitting_the_target_flattens_every_position_and_disables_until_midnight_
     assert journal.details["disabled_until"] == "2025-03-11T00:00:00+00:00"
     assert flattens().count() == 1 and flattens().get().details["run_key"] == "daily-2025-03-10"
     [alert] = alerts.sent
-    assert alert.chat_id == OWNER_CHAT and alert.text.startswith("Daily target hit: ")
+    assert alert.chat_id == OWNER and alert.text.startswith("Daily target hit: ")
     assert "Trading off until 2025-03-11 00:00 UTC" in alert.text
 
     # The next pass (or another worker) sees the day decided: nothing is done twice.
@@ -132,8 +127,8 @@ def test_hitting_the_target_flattens_every_position_and_disables_until_midnight_
 
 def test_hitting_the_stop_flattens_and_disables_until_midnight_once(sim, gateway):
     daily_control_step(gateway=gateway, now=NOW)
-    market(gateway, "BTCUSDT", Side.BUY, "0.500", "97000", "t-long")
-    market(gateway, "ETHUSDT", Side.SELL, "2.00", "3300", "t-short")
+    market_order(gateway, "BTCUSDT", Side.BUY, "0.500", "97000", "t-long")
+    market_order(gateway, "ETHUSDT", Side.SELL, "2.00", "3300", "t-short")
     sim.set_price("BTCUSDT", "96500.00")
     assert daily_control_step(gateway=gateway, now=NOW + timedelta(minutes=1)).outcome == "open"
     sim.set_price("BTCUSDT", "95000.00")  # 0.5 x -2009.70 = -1004.85 before fees: about -10 %
@@ -158,7 +153,7 @@ def test_hitting_the_stop_flattens_and_disables_until_midnight_once(sim, gateway
 
 def test_the_next_utc_day_re_enables_trading_and_starts_a_new_baseline(sim, gateway):
     daily_control_step(gateway=gateway, now=NOW)
-    market(gateway, "BTCUSDT", Side.BUY, "0.500", "97000", "t-long")
+    market_order(gateway, "BTCUSDT", Side.BUY, "0.500", "97000", "t-long")
     sim.set_price("BTCUSDT", "95000.00")
     daily_control_step(gateway=gateway, now=NOW + timedelta(minutes=1))
     assert TradingState.load().disabled_until == NEXT_MIDNIGHT
@@ -198,7 +193,7 @@ def test_the_new_day_lifts_only_the_daily_disable_never_a_panic_a_halt_or_anothe
 
 def test_a_flatten_that_does_not_end_flat_is_retried_on_a_later_pass(sim, gateway, redis_db):
     daily_control_step(gateway=gateway, now=NOW)
-    market(gateway, "BTCUSDT", Side.BUY, "0.500", "97000", "t-long")
+    market_order(gateway, "BTCUSDT", Side.BUY, "0.500", "97000", "t-long")
     sim.set_price("BTCUSDT", "95000.00")
     sim.fault("/v5/order/create", mode="error", retCode=110007, count=5)  # every close of 5 rounds refused
 

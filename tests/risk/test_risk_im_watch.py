@@ -10,18 +10,13 @@ import pytest
 from core import keys
 from risk import im_watch
 from risk.im_watch import im_watch_step
+from tests.support.sim import market_order
 from trading.models import Decision
 from trading.rules import Side
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db]
 
 NOW = datetime(2025, 3, 10, 12, 0, tzinfo=UTC)
-
-
-def market(gateway, symbol, side, qty, price, link):
-    gateway.place_order(
-        symbol=symbol, side=side, qty=Decimal(qty), order_link_id=link, reference_price=Decimal(price)
-    )
 
 
 def sizes(sim) -> dict[str, Decimal]:
@@ -33,7 +28,7 @@ def reduce_orders(sim):
 
 
 def test_below_the_warn_level_nothing_happens(sim, gateway, redis_db, alerts):
-    market(gateway, "BTCUSDT", Side.BUY, "0.010", "97000", "t-long")
+    market_order(gateway, "BTCUSDT", Side.BUY, "0.010", "97000", "t-long")
 
     result = im_watch_step(gateway=gateway, now=NOW)
 
@@ -43,7 +38,7 @@ def test_below_the_warn_level_nothing_happens(sim, gateway, redis_db, alerts):
 
 def test_above_the_warn_level_one_alert_per_cooldown(sim, gateway, redis_db, alerts):
     sim.reset(equity="1000")
-    market(gateway, "BTCUSDT", Side.BUY, "0.090", "97000", "t-long")  # IM 873.09 of ~994 equity
+    market_order(gateway, "BTCUSDT", Side.BUY, "0.090", "97000", "t-long")  # IM 873.09 of ~994 equity
 
     first = im_watch_step(gateway=gateway, now=NOW)
     second = im_watch_step(gateway=gateway, now=NOW + timedelta(seconds=5))
@@ -67,9 +62,9 @@ def overloaded(sim, gateway, redis_db):
     """A 1000 USDT account: BTC long 0.080 and a small SOL long (ours), an ETH short (the portfolio's);
     then BTC falls until IM% is above 100."""
     sim.reset(equity="1000")
-    market(gateway, "BTCUSDT", Side.BUY, "0.080", "97000", "t-btc")
-    market(gateway, "SOLUSDT", Side.BUY, "0.4", "180", "t-sol")
-    market(gateway, "ETHUSDT", Side.SELL, "0.50", "3300", "t-eth")
+    market_order(gateway, "BTCUSDT", Side.BUY, "0.080", "97000", "t-btc")
+    market_order(gateway, "SOLUSDT", Side.BUY, "0.4", "180", "t-sol")
+    market_order(gateway, "ETHUSDT", Side.SELL, "0.50", "3300", "t-eth")
     redis_db.sadd(keys.PM_SYMBOLS, "ETHUSDT")
     sim.set_price("BTCUSDT", "96000.00")
     return gateway

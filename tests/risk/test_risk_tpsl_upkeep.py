@@ -9,8 +9,8 @@ import pytest
 
 from core import keys
 from risk.tpsl import tpsl_upkeep_step
-from tests.risk.conftest import coin
-from trading.models import Decision
+from tests.support.sim import market_order, sim_positions
+from trading.models import Coin, Decision
 from trading.rules import Side
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db]
@@ -18,14 +18,17 @@ pytestmark = [pytest.mark.integration, pytest.mark.django_db]
 NOW = datetime(2025, 3, 10, 12, 0, tzinfo=UTC)
 
 
-def market(gateway, symbol, side, qty, price, link):
-    gateway.place_order(
-        symbol=symbol, side=side, qty=Decimal(qty), order_link_id=link, reference_price=Decimal(price)
+def coin(symbol: str, *, take_profit_pct: str, stop_loss_pct: str, leverage: int = 10) -> Coin:
+    return Coin.objects.create(
+        symbol=symbol,
+        long_offset_pct=Decimal("1"),
+        short_offset_pct=Decimal("1"),
+        min_liquidation_usdt=Decimal("1000"),
+        order_size_usdt=Decimal("50"),
+        leverage=leverage,
+        take_profit_pct=Decimal(take_profit_pct),
+        stop_loss_pct=Decimal(stop_loss_pct),
     )
-
-
-def positions_by_symbol(sim):
-    return {row["symbol"]: row for row in sim.state()["positions"]}
 
 
 def tpsl(row) -> tuple[Decimal | None, Decimal | None]:
@@ -56,10 +59,10 @@ def book(sim, gateway, redis_db):
     coin("ETHUSDT", take_profit_pct="2", stop_loss_pct="1")
     coin("SOLUSDT", take_profit_pct="3", stop_loss_pct="2")
     redis_db.sadd(keys.PM_SYMBOLS, "SOLUSDT")
-    market(gateway, "BTCUSDT", Side.BUY, "0.010", "97000", "t-btc")
-    market(gateway, "ETHUSDT", Side.SELL, "0.50", "3300", "t-eth")
-    market(gateway, "SOLUSDT", Side.BUY, "2.0", "180", "t-sol")
-    market(gateway, "XRPUSDT", Side.BUY, "100", "2.5", "t-xrp")
+    market_order(gateway, "BTCUSDT", Side.BUY, "0.010", "97000", "t-btc")
+    market_order(gateway, "ETHUSDT", Side.SELL, "0.50", "3300", "t-eth")
+    market_order(gateway, "SOLUSDT", Side.BUY, "2.0", "180", "t-sol")
+    market_order(gateway, "XRPUSDT", Side.BUY, "100", "2.5", "t-xrp")
     return gateway
 
 
@@ -68,7 +71,7 @@ def test_positions_without_tpsl_get_them_at_the_right_prices_on_the_right_side(s
 
     assert sorted(result.set) == ["BTCUSDT", "ETHUSDT"]
     assert result.skipped_pm == ["SOLUSDT"] and result.skipped_unconfigured == ["XRPUSDT"]
-    rows = positions_by_symbol(sim)
+    rows = sim_positions(sim)
     # BTC long filled at 97009.70: TP 97009.70 * 1.015 = 98464.8455 down, SL * 0.992 = 96233.6224 up.
     assert rows["BTCUSDT"]["avgPrice"] == "97009.7"
     assert tpsl(rows["BTCUSDT"]) == (Decimal("98464.8"), Decimal("96233.7"))
@@ -94,7 +97,7 @@ def test_positions_without_tpsl_get_them_at_the_right_prices_on_the_right_side(s
 def test_portfolio_and_unconfigured_positions_are_left_alone(sim, book):
     tpsl_upkeep_step(gateway=book, now=NOW)
 
-    rows = positions_by_symbol(sim)
+    rows = sim_positions(sim)
     for symbol in ("SOLUSDT", "XRPUSDT"):
         assert tpsl(rows[symbol]) == (None, None)
     assert not {o for o in protective_orders(book) if o[0] in ("SOLUSDT", "XRPUSDT")}
@@ -129,7 +132,7 @@ def test_a_level_one_tick_off_is_kept_and_a_wrong_one_is_corrected(sim, book):
     result = tpsl_upkeep_step(gateway=book, now=NOW)
 
     assert result.set == ["BTCUSDT"] and result.unchanged == ["ETHUSDT"]
-    rows = positions_by_symbol(sim)
+    rows = sim_positions(sim)
     assert tpsl(rows["BTCUSDT"]) == (Decimal("98464.8"), Decimal("96233.7"))
     assert tpsl(rows["ETHUSDT"]) == (Decimal("3233.69"), Decimal("3332.65"))
     assert Decision.objects.get(action="set_tpsl").reason_code == "corrected"
@@ -138,12 +141,12 @@ def test_a_level_one_tick_off_is_kept_and_a_wrong_one_is_corrected(sim, book):
 def test_the_tpsl_follow_the_average_price_when_the_position_grows(sim, book):
     tpsl_upkeep_step(gateway=book, now=NOW)
     sim.set_price("BTCUSDT", "96500.00")  # still above the 96233.70 stop
-    market(book, "BTCUSDT", Side.BUY, "0.010", "96500", "t-btc-add")
+    market_order(book, "BTCUSDT", Side.BUY, "0.010", "96500", "t-btc-add")
 
     result = tpsl_upkeep_step(gateway=book, now=NOW)
 
     assert result.set == ["BTCUSDT"]
-    row = positions_by_symbol(sim)["BTCUSDT"]
+    row = sim_positions(sim)["BTCUSDT"]
     # 0.010 at 97009.70 + 0.010 at 96509.70 -> 96759.70: TP 98211.0955 down, SL 95985.6224 up.
     assert (Decimal(row["size"]), Decimal(row["avgPrice"])) == (Decimal("0.020"), Decimal("96759.7"))
     assert tpsl(row) == (Decimal("98211.0"), Decimal("95985.7"))
@@ -160,7 +163,7 @@ def test_a_position_already_past_its_stop_is_closed_reduce_only(sim, book):
     result = tpsl_upkeep_step(gateway=book, now=NOW)
 
     assert result.closed == ["BTCUSDT"] and result.set == ["ETHUSDT"]
-    assert "BTCUSDT" not in positions_by_symbol(sim)
+    assert "BTCUSDT" not in sim_positions(sim)
     close = Decision.objects.get(action="close")
     assert (close.strategy, close.symbol, close.reason_code) == ("risk", "BTCUSDT", "stop_loss_crossed")
     order = next(o for o in sim.state()["orders"] if o["orderLinkId"] == close.order_link_id)

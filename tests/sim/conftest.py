@@ -1,24 +1,14 @@
 """Fixtures for the simulator's tests: a running simulator, real pybit clients, a shape checker."""
 
-import json
-import sys
 import threading
 import time
-from pathlib import Path
 
 import pytest
+from pybit.unified_trading import HTTP, WebSocket
 
-ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:  # the repository root, when pytest runs without a configured pythonpath
-    sys.path.insert(0, str(ROOT))
-
-from pybit.unified_trading import HTTP, WebSocket  # noqa: E402
-
-from simulator.testing import running_simulator  # noqa: E402
-
-RESOURCES = Path(__file__).parent / "resources"
-EXAMPLES = RESOURCES / "bybit"
-REPLAY_DIR = RESOURCES / "replay"
+from simulator.testing import running_simulator
+from tests.support.resources import bybit_example
+from tests.support.waiting import wait_until
 
 
 @pytest.fixture
@@ -116,16 +106,6 @@ def private_ws(sim):
         ws.exit()
 
 
-def wait_until(condition, timeout=5.0, interval=0.02):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError("condition not met in time")
-
-
 # -- shapes -------------------------------------------------------------------------------
 
 
@@ -146,7 +126,7 @@ def _type_name(value) -> str:
 
 
 def key_paths(value, prefix="") -> dict[str, str]:
-    """Key paths of a JSON value as the shared checker reads Bybit's examples.
+    """Key paths of a JSON value, read from Bybit's examples as tests/resources/README.md describes.
 
     A list is represented by its item [0]; the rows of a list of lists (kline) are
     checked position by position; `cumFeeDetail` is a map keyed by coin, so only its
@@ -171,10 +151,6 @@ def key_paths(value, prefix="") -> dict[str, str]:
     return paths
 
 
-def example(name: str) -> dict:
-    return json.loads((EXAMPLES / f"{name}.json").read_text())
-
-
 def shape_problems(actual, example_value) -> list[str]:
     expected = key_paths(example_value)
     got = key_paths(actual)
@@ -189,7 +165,7 @@ def shape_problems(actual, example_value) -> list[str]:
 
 def assert_rest_shape(answer: dict, name: str) -> None:
     """`result` (and a non-empty `retExtInfo`) carry every key path of Bybit's example, same types."""
-    documented = example(name)
+    documented = bybit_example(name)
     assert answer["retCode"] == 0, answer
     for key in ("retCode", "retMsg", "result", "retExtInfo", "time"):
         assert key in answer, f"envelope lacks {key}"
@@ -201,12 +177,12 @@ def assert_rest_shape(answer: dict, name: str) -> None:
 
 
 def assert_ws_shape(message: dict, name: str) -> None:
-    problems = shape_problems(message, example(name))
+    problems = shape_problems(message, bybit_example(name))
     assert not problems, f"{name}: {problems}"
 
 
-# Helpers reach the tests as fixtures, not imports: several test directories have a
-# conftest.py, so `from conftest import ...` would be ambiguous.
+# The simulator tests' own helpers reach them as fixtures; helpers shared across the suite
+# are plain imports from tests/support/.
 
 
 @pytest.fixture(name="make_session")
@@ -222,11 +198,6 @@ def rest_shape_fixture():
 @pytest.fixture(name="ws_shape")
 def ws_shape_fixture():
     return assert_ws_shape
-
-
-@pytest.fixture(name="wait_until")
-def wait_until_fixture():
-    return wait_until
 
 
 @pytest.fixture

@@ -1,18 +1,17 @@
-"""Replaying a recorded day (tests/sim/resources/replay: real Binance data, see its README)."""
+"""Replaying a recorded day (tests/resources/binance/usdm_2025-01-27: real Binance data, see
+tests/resources/README.md)."""
 
 import asyncio
 import csv
 import json
 import time
 from decimal import Decimal
-from pathlib import Path
 
 import websockets
 from pybit.unified_trading import WebSocket
 
 from simulator.testing import running_simulator
-
-REPLAY_DIR = Path(__file__).parent / "resources" / "replay"
+from tests.support.resources import BINANCE_REPLAY
 
 
 class LocalWebSocket(WebSocket):
@@ -24,7 +23,7 @@ class LocalWebSocket(WebSocket):
         super()._connect(self._local_url)
 
 
-def recorded_liquidations(directory=REPLAY_DIR):
+def recorded_liquidations(directory=BINANCE_REPLAY):
     return [json.loads(line) for line in (directory / "liquidations.jsonl").read_text().splitlines() if line]
 
 
@@ -45,7 +44,7 @@ async def _listen(urls, count, start, timeout=10.0):
 
 def test_the_recorded_liquidations_come_out_in_order_on_both_binance_paths(inbox, subscribed):
     recorded = recorded_liquidations()
-    with running_simulator(data_dir=REPLAY_DIR, speed="max", replay_autostart=False) as sim:
+    with running_simulator(data_dir=BINANCE_REPLAY, speed="max", replay_autostart=False) as sim:
         xrp = inbox()
         bybit = LocalWebSocket(sim.public_ws_url, channel_type="linear")
         bybit.all_liquidation_stream("XRPUSDT", xrp)
@@ -81,7 +80,7 @@ def test_the_recorded_liquidations_come_out_in_order_on_both_binance_paths(inbox
 
 
 def test_replayed_candles_repeat_the_recorded_klines_and_instruments_follow_the_data(make_session):
-    with running_simulator(data_dir=REPLAY_DIR, speed="max") as sim:
+    with running_simulator(data_dir=BINANCE_REPLAY, speed="max") as sim:
         session = make_session(sim)
         deadline = time.monotonic() + 10
         while sim.state()["replay"]["status"] != "done" and time.monotonic() < deadline:
@@ -89,7 +88,7 @@ def test_replayed_candles_repeat_the_recorded_klines_and_instruments_follow_the_
         offset = sim.state()["replay"]["offsetMs"]
         symbols = [row["symbol"] for row in session.get_instruments_info(category="linear")["result"]["list"]]
         assert sorted(symbols) == ["ADAUSDT", "BTCUSDT", "DOGEUSDT", "SOLUSDT", "XRPUSDT"]
-        with (REPLAY_DIR / "klines" / "BTCUSDT.csv").open() as handle:
+        with (BINANCE_REPLAY / "klines" / "BTCUSDT.csv").open() as handle:
             recorded = [row for row in csv.reader(handle) if row[0].isdigit()]
         answer = session.get_kline(category="linear", symbol="BTCUSDT", interval="1", limit=1000)["result"][
             "list"

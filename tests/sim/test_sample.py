@@ -6,8 +6,8 @@ from decimal import Decimal
 from pathlib import Path
 
 from simulator import replay, sample
+from tests.support import REPO
 
-REPOSITORY = Path(__file__).resolve().parents[2]
 START = datetime(2025, 1, 27, tzinfo=UTC)
 
 
@@ -31,11 +31,11 @@ def test_the_same_seed_writes_byte_identical_files(tmp_path):
 
 def test_the_committed_sample_is_what_seed_7_generates(tmp_path):
     sample.write(tmp_path, 7, 6.0, START)
-    assert files(tmp_path) == files(REPOSITORY / "sample_data")
+    assert files(tmp_path) == files(REPO / "sample_data")
 
 
 def test_the_sample_replays_and_has_liquidation_cascades_on_both_sides():
-    data = replay.load(REPOSITORY / "sample_data")
+    data = replay.load(REPO / "sample_data")
     assert len(data.instruments) == 10
     assert all(len(rows) == 360 for rows in data.klines.values())
     events = [liquidation.message["o"] for liquidation in data.liquidations]

@@ -1,6 +1,6 @@
 """Every answer carries every key path of Bybit's documented example, with the same JSON type.
 
-The examples are Bybit's own (tests/sim/resources/bybit/, see SOURCES.md); the client
+The examples are Bybit's own (tests/resources/bybit/, see tests/resources/README.md); the client
 is the real pybit, pointed at the simulator.
 """
 

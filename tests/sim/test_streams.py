@@ -8,6 +8,8 @@ import time
 import pytest
 import websockets
 
+from tests.support.waiting import wait_until
+
 
 async def _collect(url, count, timeout=5.0, before=None):
     messages = []
@@ -148,9 +150,7 @@ def test_private_streams_report_orders_positions_executions_and_wallet(
     assert wallets.wait_for(lambda m: m["data"][0]["totalInitialMargin"] == "164.5")
 
 
-def test_a_dropped_private_connection_reconnects_and_resumes(
-    sim, session, private_ws, inbox, wait_until, subscribed
-):
+def test_a_dropped_private_connection_reconnects_and_resumes(sim, session, private_ws, inbox, subscribed):
     ws = private_ws()
     orders = inbox()
     ws.order_stream(orders)
@@ -172,7 +172,7 @@ def test_a_dropped_private_connection_reconnects_and_resumes(
 
 
 def test_dcp_cancels_open_orders_when_every_dcp_connection_is_gone_longer_than_the_window(
-    sim, session, private_ws, wait_until, subscribed
+    sim, session, private_ws, subscribed
 ):
     session.set_dcp(product="DERIVATIVES", timeWindow=3)
     info = session.query_dcp_info()["result"]["dcpInfos"]
@@ -198,7 +198,8 @@ def test_dcp_cancels_open_orders_when_every_dcp_connection_is_gone_longer_than_t
         "list"
     ]  # still inside the window
     wait_until(
-        lambda: not session.get_open_orders(category="linear", symbol="ETHUSDT")["result"]["list"], timeout=3
+        lambda: not session.get_open_orders(category="linear", symbol="ETHUSDT")["result"]["list"],
+        timeout_s=3,
     )
     assert time.monotonic() - gone >= 2.8  # the server saw the close a little before exit() returned
     order = session.get_open_orders(category="linear", symbol="ETHUSDT", orderLinkId="guarded")["result"][

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from telegram_bridge.alerts import alert_send, alert_send_async
-from tests.telegram.conftest import DESK, OUTSIDER, OWNER
+from tests.support.telegram import DESK, OUTSIDER, OWNER
 
 
 def test_an_alert_reaches_every_allowlisted_chat(telegram_settings, bot_api):

@@ -11,7 +11,7 @@ import pytest
 from core import keys
 from core.heartbeat import heartbeat_write
 from core.models import TradingState
-from tests.telegram.conftest import DESK, OUTSIDER, OWNER
+from tests.support.telegram import DESK, OUTSIDER, OWNER
 from trading.models import Decision
 from trading.services import trading_halt
 

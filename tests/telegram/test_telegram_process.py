@@ -11,7 +11,6 @@ import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -19,10 +18,8 @@ from django.core.management import CommandError, call_command
 from core import keys
 from telegram_bridge.alerts import alert_send
 from telegram_bridge.bot import BotTokenRejected
-from tests.telegram.bot_api_standin import BotApiStandIn
-from tests.telegram.conftest import OWNER, TOKEN, BotThread
-
-REPO = Path(__file__).resolve().parents[2]
+from tests.support import REPO
+from tests.support.telegram import OWNER, TOKEN, BotApiStandIn, BotThread
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,8 @@ import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from tests.support import REPO
+
 CHROMIUM_FLAGS = [
     "--no-sandbox",
     "--disable-gpu",

@@ -1,6 +1,8 @@
-"""A local stand-in for the Telegram Bot API, for the real python-telegram-bot client.
+"""Telegram for tests: a local Bot API stand-in, the allowlisted chats, and the bridge's bot
+on a background thread.
 
-An aiohttp server on 127.0.0.1 (free port) in a background thread, answering
+The stand-in, for the real python-telegram-bot client, is an aiohttp server on 127.0.0.1
+(free port) in a background thread, answering
 `POST /bot<token>/<method>` the way api.telegram.org does for the methods PTB uses
 to start, poll, reply and stop: getMe, deleteWebhook, getUpdates (offset confirms,
 `timeout` long-polls), sendMessage, setMyCommands, getMyCommands, close/logOut.
@@ -21,6 +23,12 @@ import time
 from dataclasses import dataclass, field
 
 from aiohttp import web
+
+# Shaped like a real token ("<bot id>:<secret>"), so a leak would look like one.
+TOKEN = "7000000001:AAF-test-token-never-logged_x9Yz"
+OWNER = 4242  # a private chat on the allowlist
+DESK = -1001234567  # a supergroup on the allowlist
+OUTSIDER = 999  # a private chat that is not
 
 BOT_USER = {
     "id": 700000001,
@@ -261,3 +269,53 @@ class BotApiStandIn:
         time.sleep(0.05)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=10)
+
+
+class BotThread:
+    """`bot_main` on its own event loop in a background thread, as `run_telegram` runs it."""
+
+    def __init__(self, bot_api: BotApiStandIn, **options):
+        self.bot_api = bot_api
+        self.options = {"poll_timeout_s": 1.0, "retry_s": 0.2, **options}
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.stop_event: asyncio.Event | None = None
+        self.application = None
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._main, name="telegram-bot", daemon=True)
+
+    def _main(self) -> None:
+        from telegram_bridge.bot import application_build, bot_main
+
+        async def main() -> None:
+            self.loop = asyncio.get_running_loop()
+            self.stop_event = asyncio.Event()
+            self.application = application_build()
+            await bot_main(self.stop_event, application=self.application, **self.options)
+
+        try:
+            asyncio.run(main())
+        except BaseException as error:
+            self.error = error
+
+    def start(self, timeout_s: float = 10.0) -> BotThread:
+        self.thread.start()
+        return self.wait_running(timeout_s)
+
+    def wait_running(self, timeout_s: float = 10.0) -> BotThread:
+        deadline = time.monotonic() + timeout_s
+        while not (self.application is not None and self.application.running):
+            assert self.error is None, repr(self.error)
+            assert time.monotonic() < deadline, f"bot not polling; calls: {self.bot_api.calls}"
+            time.sleep(0.01)
+        return self
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        if self.thread.is_alive() and self.loop is not None:
+            self.loop.call_soon_threadsafe(self.stop_event.set)
+        self.thread.join(timeout=timeout_s)
+        assert not self.thread.is_alive(), "bot did not stop"
+
+    def ignored_chats(self):
+        from telegram_bridge.handlers import IGNORED_CHATS_KEY
+
+        return dict(self.application.bot_data.get(IGNORED_CHATS_KEY, {}))

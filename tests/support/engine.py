@@ -1,0 +1,78 @@
+"""The liquidation engine as `run_engine` runs it, for end-to-end tests against the simulator:
+an EngineRunner on its own loop in a background thread, with the real gateway and feeds."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from decimal import Decimal
+
+from tests.support.waiting import wait_until
+from trading.bybit import BybitGateway
+from trading.engine_runner import EngineEndpoints, EngineRunner
+
+
+class EngineThread:
+    """An EngineRunner on its own loop in a background thread."""
+
+    def __init__(self, runner: EngineRunner):
+        self.runner = runner
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.stop_event: asyncio.Event | None = None
+        self.thread = threading.Thread(target=self._main, daemon=True)
+        self.error: BaseException | None = None
+
+    def _main(self):
+        async def main():
+            self.loop = asyncio.get_running_loop()
+            self.stop_event = asyncio.Event()
+            await self.runner.run(self.stop_event)
+
+        try:
+            asyncio.run(main())
+        except BaseException as error:
+            self.error = error
+
+    def start(self, timeout_s: float = 20) -> EngineThread:
+        self.thread.start()
+        deadline = time.monotonic() + timeout_s
+        while not self.runner.ready.is_set():
+            assert self.error is None, self.error
+            assert time.monotonic() < deadline, "engine not ready"
+            time.sleep(0.05)
+        return self
+
+    def stop(self):
+        self.loop.call_soon_threadsafe(self.stop_event.set)
+        self.thread.join(timeout=20)
+        assert not self.thread.is_alive() and self.error is None, self.error
+
+    @property
+    def engine(self):
+        return self.runner.engine
+
+
+def make_runner(sim) -> EngineRunner:
+    gateway = BybitGateway(
+        mode="sim", api_key=sim.api_key, api_secret=sim.api_secret, base_url=sim.base_url, timeout=3.0
+    )
+    endpoints = EngineEndpoints(
+        "sim", sim.liquidation_ws_url, sim.public_ws_url, sim.private_ws_url, sim.api_key, sim.api_secret
+    )
+    return EngineRunner(
+        gateway=gateway,
+        endpoints=endpoints,
+        reconcile_interval_s=1.0,
+        journal_interval_s=0.1,
+        config_interval_s=5.0,
+        feed_options={"ping_interval_s": 5, "healthy_after_s": 1},
+    )
+
+
+def move_price(sim, engine, symbol, price):
+    sim.set_price(symbol, price)
+    wait_until(
+        lambda: (m := engine.market.get(symbol)) is not None and m.last_price == Decimal(price),
+        what=f"{symbol} price {price} on the engine's ticker stream",
+    )
