@@ -4,10 +4,11 @@ import threading
 import time
 
 import pytest
-from pybit.unified_trading import HTTP, WebSocket
+from pybit.unified_trading import HTTP
 
 from simulator.testing import running_simulator
 from tests.support.resources import bybit_example
+from tests.support.sim import LocalWebSocket
 from tests.support.waiting import wait_until
 
 
@@ -37,17 +38,6 @@ def make_session(sim, **options) -> HTTP:
 @pytest.fixture
 def session(sim):
     return make_session(sim)
-
-
-class LocalWebSocket(WebSocket):
-    """pybit's WebSocket with its URL pointed at the simulator (reconnects included)."""
-
-    def __init__(self, url: str, **options):
-        self._local_url = url
-        super().__init__(testnet=False, **options)
-
-    def _connect(self, url):
-        super()._connect(self._local_url)
 
 
 class Inbox:

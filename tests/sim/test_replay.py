@@ -8,19 +8,10 @@ import time
 from decimal import Decimal
 
 import websockets
-from pybit.unified_trading import WebSocket
 
 from simulator.testing import running_simulator
 from tests.support.resources import BINANCE_REPLAY
-
-
-class LocalWebSocket(WebSocket):
-    def __init__(self, url, **options):
-        self._local_url = url
-        super().__init__(testnet=False, **options)
-
-    def _connect(self, url):
-        super()._connect(self._local_url)
+from tests.support.sim import LocalWebSocket
 
 
 def recorded_liquidations(directory=BINANCE_REPLAY):

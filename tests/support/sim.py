@@ -1,9 +1,11 @@
 """The simulator from the test side: the prices the `sim` fixture starts from, a prepared
-gateway on it, a market order, and readers of its state."""
+gateway on it, a market order, readers of its state, and pybit's WebSocket pointed at it."""
 
 from __future__ import annotations
 
 from decimal import Decimal
+
+from pybit.unified_trading import WebSocket
 
 from trading.bybit import BybitGateway
 
@@ -54,3 +56,14 @@ def sim_orders(sim) -> list[dict]:
 def open_orders_on_exchange(sim) -> list[dict]:
     """The simulator's orders still working (resting or untriggered)."""
     return [o for o in sim.state()["orders"] if o["orderStatus"] in ("New", "PartiallyFilled", "Untriggered")]
+
+
+class LocalWebSocket(WebSocket):
+    """pybit's WebSocket with its URL pointed at the simulator (reconnects included)."""
+
+    def __init__(self, url: str, **options):
+        self._local_url = url
+        super().__init__(testnet=False, **options)
+
+    def _connect(self, url):
+        super()._connect(self._local_url)
