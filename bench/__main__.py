@@ -33,6 +33,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "latest.json"
+REPLAY_STALL_S = 20.0
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -161,6 +162,18 @@ class Engine:
                 raise RuntimeError("no prices from the market stream")
             time.sleep(0.02)
 
+    def wait_for_liquidation_stream(self, sim: Simulator, timeout_s: float = 30) -> None:
+        """Until the venue has registered the engine's liquidation stream: `ready` means
+        reconciled, not subscribed, and a liquidation sent before that is lost, as it would be live."""
+        deadline = time.monotonic() + timeout_s
+        while not any(
+            "forceOrder" in path and count
+            for path, count in sim.call("GET", "/sim/state")["connections"].items()
+        ):
+            if time.monotonic() > deadline:
+                raise RuntimeError("the venue never registered the liquidation stream")
+            time.sleep(0.02)
+
     def stop(self):
         self.loop.call_soon_threadsafe(self._stop.set)
         self.thread.join(timeout=60)
@@ -250,11 +263,17 @@ def bench_replay(data_dir: Path) -> dict:
     try:
         engine = Engine(sim)
         try:
+            engine.wait_for_liquidation_stream(sim)
             seen_before = engine.engine.events_seen
             started = time.perf_counter()
             sim.call("POST", "/sim/replay", {})
-            deadline = time.monotonic() + 600
-            while engine.engine.events_seen - seen_before < total and time.monotonic() < deadline:
+            # Done when every liquidation arrived, or when none has for REPLAY_STALL_S (say so).
+            last_seen, last_change = seen_before, time.monotonic()
+            while engine.engine.events_seen - seen_before < total:
+                if engine.engine.events_seen != last_seen:
+                    last_seen, last_change = engine.engine.events_seen, time.monotonic()
+                elif time.monotonic() - last_change > REPLAY_STALL_S:
+                    break
                 time.sleep(0.005)
             elapsed = time.perf_counter() - started
             seen = engine.engine.events_seen - seen_before
