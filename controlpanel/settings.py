@@ -179,10 +179,15 @@ SPECTACULAR_SETTINGS = {
     "SERVE_PERMISSIONS": ["controlpanel.authentication.IsOwner"],
 }
 
+# channels-redis waits for a consumer's next message with BZPOPMIN, blocking 5 s on the
+# server (its brpop_timeout); redis-py 8 gives every connection a 5 s socket timeout by
+# default, so the answer to an idle wait raced the client's timeout and the websocket
+# dropped every few seconds with "Timeout reading from ...". The read timeout must
+# outlast the server-side wait.
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL]},
+        "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 15, "socket_connect_timeout": 2}]},
     }
 }
 

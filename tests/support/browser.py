@@ -83,12 +83,14 @@ def running_web(tmp_path: Path, redis_url: str, *, setup: tuple[str, ...] = (), 
     """daphne serving the project on a free port, on a fresh migrated SQLite database.
 
     `setup`: Python snippets run with `manage.py shell -c` before the server starts
-    (users, seed rows); `extra_env`: more environment for the web process."""
+    (users, seed rows); `extra_env`: more environment for the web process. The server's
+    log (stderr) goes to `tmp_path / "web.log"` (a pipe nobody reads would fill and block it)."""
     env = process_env(tmp_path / "web.sqlite3", REDIS_URL=redis_url, CONTROLPANEL_PROCESS="web", **extra_env)
     manage(env, "migrate", "--noinput", "-v0")
     for snippet in setup:
         manage(env, "shell", "-c", snippet)
     port = free_port()
+    log = open(tmp_path / "web.log", "wb")  # noqa: SIM115 (closed below, after the server)
     server = subprocess.Popen(
         [
             sys.executable,
@@ -103,11 +105,12 @@ def running_web(tmp_path: Path, redis_url: str, *, setup: tuple[str, ...] = (), 
         cwd=REPO,
         env=env,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=log,
     )
     try:
-        wait_for_http(f"http://127.0.0.1:{port}/api/health")
+        wait_for_http(f"http://127.0.0.1:{port}/admin/login/")  # 200 once up (/api/health would log a 503)
         yield f"http://127.0.0.1:{port}", env
     finally:
         server.terminate()
         server.wait(timeout=10)
+        log.close()

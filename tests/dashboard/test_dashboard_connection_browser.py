@@ -1,0 +1,42 @@
+"""The dashboard's websocket stays connected: a page left open for a minute, served by the
+real web process (daphne) on a real Redis, never drops, and the server logs no error."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tests.support.browser import running_web
+
+pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+OWNER = (
+    "from django.contrib.auth.models import User; User.objects.create_superuser('owner', '', 'pw-owner-1')"
+)
+OPEN_FOR_S = 60
+
+
+def test_a_dashboard_left_open_for_a_minute_stays_connected(tmp_path, settings, redis_db, chromium):
+    with running_web(tmp_path, settings.REDIS_URL, setup=(OWNER,)) as (base_url, _env):
+        page = chromium.new_page()
+        opened, closed, errors = [], [], []
+        page.on(
+            "websocket", lambda ws: (opened.append(ws.url), ws.on("close", lambda _: closed.append(ws.url)))
+        )
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.goto(base_url + "/")
+        page.fill("#id_username", "owner")
+        page.fill("#id_password", "pw-owner-1")
+        page.click("input[type=submit]")
+        page.wait_for_url(base_url + "/")
+        page.wait_for_function("document.getElementById('live-status').textContent === 'live'")
+
+        deadline = time.monotonic() + OPEN_FOR_S
+        while time.monotonic() < deadline:
+            page.wait_for_timeout(1000)
+
+        assert page.inner_text("#live-status") == "live"
+        assert (len(opened), closed, errors) == (1, [], [])
+    log = (tmp_path / "web.log").read_text(errors="replace")
+    assert "ERROR" not in log and "Traceback" not in log, log[-3000:]
