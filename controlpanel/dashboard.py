@@ -19,72 +19,24 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from decimal import Decimal
 
 from django.conf import settings
 
 from core import keys
 from core.models import TradingState
 from core.redis_client import redis_client
-from core.status import StatusSnapshot, json_or_none, status_snapshot
+from core.status import ACCOUNT_STALE_S, StatusSnapshot, json_or_none, status_snapshot
+from core.text import decimal_or_none, money_text, pct_text, plain_text, utc_text
 from risk.models import DailyPnL, RiskSettings
 from risk.rules import day_start, im_action, utc_date
 from trading.models import Coin, Decision
 
 logger = logging.getLogger(__name__)
 
-# The worker publishes every 2 s: older than this, the page says the figures are stale.
-ACCOUNT_STALE_S = 10.0
 RECENT_DECISIONS = 30
 DAILY_HISTORY_DAYS = 30
-CENTS = Decimal("0.01")
 HUNDRED = Decimal("100")
-
-
-# -- formatting for people (both the template and the page's script print these) --------
-
-
-def _decimal(value) -> Decimal | None:
-    if value is None or value == "":
-        return None
-    try:
-        return Decimal(str(value))
-    except InvalidOperation:
-        return None
-
-
-def money_text(value, *, signed: bool = False) -> str:
-    """USDT for people: two decimals (half-even), thousands separated; "" when unknown."""
-    number = _decimal(value)
-    if number is None:
-        return ""
-    if not number.is_finite():
-        return str(number)
-    text = f"{number.quantize(CENTS, rounding=ROUND_HALF_EVEN):,}"
-    return f"+{text}" if signed and number > 0 else text
-
-
-def pct_text(value, *, signed: bool = False) -> str:
-    """A percentage for people, two decimals ("12.35"); infinite IM % as "∞"."""
-    number = _decimal(value)
-    if number is None:
-        return ""
-    if not number.is_finite():
-        return "∞"
-    text = str(number.quantize(CENTS, rounding=ROUND_HALF_EVEN))
-    return f"+{text}" if signed and number > 0 else text
-
-
-def _plain(value: Decimal | None) -> str | None:
-    """A settings decimal without trailing zeros ("10", "2.5")."""
-    if value is None:
-        return None
-    text = format(value, "f")
-    return text.rstrip("0").rstrip(".") if "." in text else text
-
-
-def utc_text(moment: datetime | None, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
-    return "" if moment is None else moment.astimezone(UTC).strftime(fmt)
 
 
 def _ms(moment: datetime | None) -> int | None:
@@ -156,7 +108,7 @@ def account_view(*, snapshot: dict | None, error: dict | None, now: datetime) ->
             "created_text": _time_text_ms(row.get("created_ms")),
             # Bybit's position TP/SL (tpslMode Full) carry qty 0: they close whatever is open.
             "qty_text": "position"
-            if row.get("stop_order_type") and _decimal(row.get("qty")) == 0
+            if row.get("stop_order_type") and decimal_or_none(row.get("qty")) == 0
             else (row.get("qty") or ""),
         }
         for row in snapshot.get("open_orders", [])
@@ -184,8 +136,8 @@ def daily_view(*, risk: RiskSettings, day: DailyPnL | None, today) -> dict:
     """Today's PnL against the target and the stop, in % of the baseline and in equity."""
     view = {
         "date": today.isoformat(),
-        "target_pct": _plain(risk.daily_target_pct),
-        "stop_pct": _plain(risk.daily_stop_pct),
+        "target_pct": plain_text(risk.daily_target_pct),
+        "stop_pct": plain_text(risk.daily_stop_pct),
         "available": day is not None,
     }
     if day is None:
@@ -216,12 +168,12 @@ def daily_view(*, risk: RiskSettings, day: DailyPnL | None, today) -> dict:
 
 
 def im_view(*, risk: RiskSettings, im_pct) -> dict:
-    number = _decimal(im_pct)
+    number = decimal_or_none(im_pct)
     view = {
         "pct": None if number is None else str(number),
         "pct_text": pct_text(number),
-        "warn_pct": _plain(risk.im_warn_pct),
-        "reduce_pct": _plain(risk.im_reduce_pct),
+        "warn_pct": plain_text(risk.im_warn_pct),
+        "reduce_pct": plain_text(risk.im_reduce_pct),
         "level": "unknown",
     }
     if number is not None:

@@ -26,6 +26,9 @@ from core.redis_client import redis_client
 
 logger = logging.getLogger(__name__)
 
+# The worker publishes the account every 2 s: older than this, readers say it is stale.
+ACCOUNT_STALE_S = 10.0
+
 
 @dataclass(frozen=True)
 class StatusSnapshot:
@@ -39,6 +42,18 @@ class StatusSnapshot:
     account_error: dict | None = None  # the worker's last failure to read the account
     health: list[ProcessHealth] | None = None  # required processes first
     redis_error: str = ""
+
+    @property
+    def account_age_s(self) -> float | None:
+        """Seconds since the worker read the account (None: no snapshot)."""
+        if not self.account or "at_ms" not in self.account:
+            return None
+        return max(0.0, self.at.timestamp() - self.account["at_ms"] / 1000)
+
+    @property
+    def account_stale(self) -> bool:
+        age = self.account_age_s
+        return age is not None and age > ACCOUNT_STALE_S
 
     @property
     def healthy(self) -> bool | None:

@@ -15,7 +15,10 @@ from django.utils import timezone
 
 from core.models import TradingState
 from core.status import StatusSnapshot, status_snapshot
+from core.text import money_text, pct_text, plain_text
 from panic.services import PanicResult, panic_text
+from risk.models import DailyPnL, RiskSettings
+from risk.rules import utc_date
 from trading.flatten import FlattenReport
 from trading.models import Decision
 
@@ -112,6 +115,41 @@ def _engine_line(status: StatusSnapshot) -> str:
     )
 
 
+def _account_lines(status: StatusSnapshot) -> list[str]:
+    """Equity and IM %, today's PnL against the target and the stop, and each position with
+    its owner: the worker's last account snapshot, with its age when it is stale."""
+    risk = RiskSettings.load()
+    account = status.account
+    if account is None:
+        error = (status.account_error or {}).get("error", "")
+        why = status.redis_error or error or "no snapshot yet (is the worker running?)"
+        return [f"Account: unknown: {why}"]
+    when = datetime.fromtimestamp(account["at_ms"] / 1000, tz=UTC).strftime("%H:%M:%S UTC")
+    stale = f", STALE ({status.account_age_s:.0f} s old)" if status.account_stale else ""
+    lines = [
+        f"Equity: {money_text(account.get('equity'))} USDT, IM {pct_text(account.get('im_pct')) or 'n/a'} % "
+        f"(warn {plain_text(risk.im_warn_pct)}, reduce {plain_text(risk.im_reduce_pct)}), at {when}{stale}",
+        _day_line(risk, now=status.at),
+    ]
+    positions = account.get("positions") or []
+    lines.append(f"Positions ({len(positions)}):" if positions else "Positions: none")
+    for row in positions:
+        upnl = money_text(row.get("unrealised_pnl"), signed=True)
+        lines.append(f"  {row['symbol']} {row['side']} {row['size']}, uPnL {upnl} ({row.get('owner', '?')})")
+    return lines
+
+
+def _day_line(risk: RiskSettings, *, now: datetime) -> str:
+    limits = f"target +{plain_text(risk.daily_target_pct)} %, stop -{plain_text(risk.daily_stop_pct)} %"
+    day = DailyPnL.objects.filter(date=utc_date(now)).first()
+    if day is None:
+        return f"Today: no record yet ({limits})"
+    return (
+        f"Today: {money_text(day.pnl_usdt, signed=True)} USDT ({pct_text(day.pnl_pct, signed=True)} %), "
+        f"{limits}, {day.outcome}"
+    )
+
+
 def _decision_line(decision: Decision) -> str:
     parts = [
         decision.created_at.astimezone(UTC).strftime("%m-%d %H:%M:%S"),
@@ -136,7 +174,8 @@ def _journal_lines() -> list[str]:
 
 
 def status_text(*, now: datetime | None = None) -> str:
-    """The /status reply: mode, trading switches, process health, engine stats, last decisions.
+    """The /status reply: mode, trading switches, the account (equity, IM %, today's PnL,
+    positions), process health, engine stats, last decisions.
 
     Blocking (database and Redis). Redis being down degrades the health and engine
     lines instead of failing the whole reply: /status matters most when things break.
@@ -144,6 +183,7 @@ def status_text(*, now: datetime | None = None) -> str:
     status = status_snapshot(now=now)
     lines = [f"Mode: {status.exchange_mode}"]
     lines += _trading_lines(status.switches, now=status.at)
+    lines += _account_lines(status)
     lines += _health_lines(status)
     lines.append(_engine_line(status))
     lines += _journal_lines()

@@ -14,11 +14,10 @@ from controlpanel.dashboard import (
     dashboard_initial,
     im_view,
     lock_view,
-    money_text,
-    pct_text,
 )
 from core import keys
 from core.models import TradingState
+from core.text import money_text, pct_text
 from risk.models import DailyPnL, RiskSettings
 from trading.models import Decision
 

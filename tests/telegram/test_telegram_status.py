@@ -93,3 +93,53 @@ def test_it_shows_the_latest_five_decisions_newest_first(redis_db):
 
 def test_an_empty_journal_says_so(redis_db):
     assert status_text().splitlines()[-1] == "Last decisions: none yet"
+
+
+def _account(at: datetime, **fields) -> str:
+    snapshot = {
+        "at_ms": int(at.timestamp() * 1000),
+        "equity": "10245.5",
+        "im_pct": "12.345",
+        "positions": [
+            {"symbol": "BTCUSDT", "side": "long", "size": "0.010", "unrealised_pnl": "12.3", "owner": "WL"},
+            {"symbol": "ETHUSDT", "side": "short", "size": "0.50", "unrealised_pnl": "-4.1", "owner": "PM"},
+        ],
+    }
+    return json.dumps({**snapshot, **fields})
+
+
+def test_it_shows_the_money_today_and_each_position_with_its_owner(redis_db):
+    from decimal import Decimal as D
+
+    from risk.models import DailyPnL
+
+    now = datetime.now(tz=UTC)
+    redis_db.set(keys.ACCOUNT_SNAPSHOT, _account(now - timedelta(seconds=2)))
+    DailyPnL.objects.create(
+        date=now.date(),
+        baseline_equity=D("10000"),
+        last_equity=D("10245.5"),
+        pnl_usdt=D("245.5"),
+        pnl_pct=D("2.455"),
+        high_equity=D("10300"),
+        low_equity=D("9990"),
+    )
+    lines = status_text(now=now).splitlines()
+    start = lines.index("Trading: allowed") + 1
+    at = (now - timedelta(seconds=2)).strftime("%H:%M:%S")
+    assert lines[start : start + 5] == [
+        f"Equity: 10,245.50 USDT, IM 12.34 % (warn 80, reduce 100), at {at} UTC",  # half-even
+        "Today: +245.50 USDT (+2.46 %), target +10 %, stop -5 %, open",
+        "Positions (2):",
+        "  BTCUSDT long 0.010, uPnL +12.30 (WL)",
+        "  ETHUSDT short 0.50, uPnL -4.10 (PM)",
+    ]
+
+
+def test_a_stale_or_missing_account_says_so(redis_db):
+    now = datetime.now(tz=UTC)
+    assert "Account: unknown: no snapshot yet (is the worker running?)" in status_text(now=now)
+    redis_db.set(keys.ACCOUNT_SNAPSHOT, _account(now - timedelta(seconds=45), positions=[]))
+    text = status_text(now=now)
+    assert ", STALE (45 s old)" in text
+    assert "Positions: none" in text and "Today: no record yet (target +10 %, stop -5 %)" in text
