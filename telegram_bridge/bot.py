@@ -24,7 +24,7 @@ logger = logging.getLogger(__name__)
 
 # The commands Telegram shows in its menu; /help says the same (services.HELP_TEXT).
 COMMANDS = (
-    ("status", "mode, trading switches, health, engine, last decisions"),
+    ("status", "mode, switches, equity, PnL today, positions, health, engine"),
     ("kill", "halt every strategy"),
     ("resume", "lift the halt set by /kill"),
     ("close", "panic: lock trading, cancel all orders, close all positions"),

@@ -29,7 +29,8 @@ JOURNAL_LINES = 5
 HELP_TEXT = "\n".join(
     [
         "Commands:",
-        "/status - mode, trading switches, process health, engine, last decisions",
+        "/status - mode, trading switches, equity, IM %, today's PnL, positions, process health, engine, "
+        "last decisions",
         "/kill - halt every strategy (no new entries; open positions are not closed)",
         "/resume - lift the halt set by /kill",
         "/close - panic: lock trading, cancel every order (TP/SL too), close every position "
