@@ -19,7 +19,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal
 
 from django.conf import settings
 
@@ -29,14 +28,13 @@ from core.redis_client import redis_client
 from core.status import ACCOUNT_STALE_S, StatusSnapshot, json_or_none, status_snapshot
 from core.text import decimal_or_none, money_text, pct_text, plain_text, utc_text
 from risk.models import DailyPnL, RiskSettings
-from risk.rules import day_start, im_action, utc_date
+from risk.rules import day_start, im_action, limit_equities, utc_date
 from trading.models import Coin, Decision
 
 logger = logging.getLogger(__name__)
 
 RECENT_DECISIONS = 30
 DAILY_HISTORY_DAYS = 30
-HUNDRED = Decimal("100")
 
 
 def _ms(moment: datetime | None) -> int | None:
@@ -143,8 +141,9 @@ def daily_view(*, risk: RiskSettings, day: DailyPnL | None, today) -> dict:
     if day is None:
         return view
     baseline = day.baseline_equity
-    target_equity = baseline * (1 + risk.daily_target_pct / HUNDRED)
-    stop_equity = baseline * (1 - risk.daily_stop_pct / HUNDRED)
+    target_equity, stop_equity = limit_equities(
+        baseline=baseline, target_pct=risk.daily_target_pct, stop_pct=risk.daily_stop_pct
+    )
     return {
         **view,
         "baseline": str(baseline),

@@ -5,7 +5,7 @@ from rest_framework.routers import SimpleRouter
 
 from controlpanel import views
 from portfolio.api import AllowlistViewSet, portfolio_settings
-from risk.api import daily_pnl, risk_settings
+from risk.api import account, daily_pnl, daily_pnl_csv, orders, positions, risk_settings
 from trading.api import CoinViewSet, DecisionViewSet, trading_halt_view, trading_resume_view, trading_state
 
 router = SimpleRouter(trailing_slash=False)
@@ -23,6 +23,10 @@ urlpatterns = [
     path("api/settings/risk", risk_settings, name="risk-settings"),
     path("api/settings/portfolio", portfolio_settings, name="portfolio-settings"),
     path("api/daily-pnl", daily_pnl, name="daily-pnl"),
+    path("api/daily-pnl.csv", daily_pnl_csv, name="daily-pnl-csv"),
+    path("api/account", account, name="account"),
+    path("api/positions", positions, name="positions"),
+    path("api/orders", orders, name="orders"),
     path("api/", include(router.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),

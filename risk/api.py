@@ -1,10 +1,29 @@
+"""REST API of the risk app: its settings, the daily record, and the account as the worker
+last read it (the same status snapshot the dashboard and Telegram read)."""
+
+import io
+
+from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
-from rest_framework.decorators import api_view
+from rest_framework import renderers, serializers
+from rest_framework.decorators import api_view, renderer_classes
 from rest_framework.response import Response
 
 from core.api import singleton_settings_view
 from core.serializers import CleanModelSerializer
+from core.status import status_snapshot
 from risk.models import DailyPnL, RiskSettings
+from risk.pnl_log import pnl_log_write
+from risk.selectors import account_summary
+
+
+class CsvRenderer(renderers.BaseRenderer):
+    media_type = "text/csv"
+    format = "csv"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        return data
 
 
 class RiskSettingsSerializer(CleanModelSerializer):
@@ -31,3 +50,112 @@ risk_settings = singleton_settings_view(
 def daily_pnl(request):
     """Daily PnL rows, newest first (at most a year)."""
     return Response(DailyPnLSerializer(DailyPnL.objects.all()[:366], many=True).data)
+
+
+# -- the account, as the worker last read it (the web process never calls the exchange) --
+
+
+class DailyLimitsSerializer(serializers.Serializer):
+    date = serializers.DateField()
+    baseline_equity = serializers.DecimalField(max_digits=20, decimal_places=4, allow_null=True)
+    pnl_usdt = serializers.DecimalField(max_digits=20, decimal_places=4, allow_null=True)
+    pnl_pct = serializers.DecimalField(max_digits=12, decimal_places=4, allow_null=True)
+    target_pct = serializers.DecimalField(max_digits=6, decimal_places=2)
+    stop_pct = serializers.DecimalField(max_digits=6, decimal_places=2)
+    target_equity = serializers.CharField(
+        allow_null=True, help_text="Equity at which the daily target fires."
+    )
+    stop_equity = serializers.CharField(allow_null=True, help_text="Equity at which the daily stop fires.")
+    outcome = serializers.CharField(allow_null=True)
+
+
+class AccountSerializer(serializers.Serializer):
+    available = serializers.BooleanField(help_text="False until the worker has read the account once.")
+    error = serializers.CharField(
+        help_text="Why the figures are missing or old (Redis down, exchange error)."
+    )
+    at = serializers.DateTimeField(allow_null=True, help_text="When the worker read the account.")
+    age_s = serializers.FloatField(allow_null=True)
+    stale = serializers.BooleanField(help_text="Older than 10 s: the worker is not publishing.")
+    equity = serializers.CharField(allow_null=True)
+    wallet_balance = serializers.CharField(allow_null=True)
+    available_balance = serializers.CharField(allow_null=True)
+    initial_margin = serializers.CharField(allow_null=True)
+    maintenance_margin = serializers.CharField(allow_null=True)
+    unrealised_pnl = serializers.CharField(allow_null=True)
+    im_pct = serializers.CharField(allow_null=True, help_text='Initial margin % ("Infinity" without equity).')
+    im_warn_pct = serializers.DecimalField(max_digits=6, decimal_places=2)
+    im_reduce_pct = serializers.DecimalField(max_digits=6, decimal_places=2)
+    daily = DailyLimitsSerializer()
+
+
+class PositionSerializer(serializers.Serializer):
+    symbol = serializers.CharField()
+    owner = serializers.CharField(help_text="WL, PM or manual: the strategy that manages it.")
+    side = serializers.CharField()
+    size = serializers.CharField()
+    entry_price = serializers.CharField(allow_null=True)
+    mark_price = serializers.CharField(allow_null=True)
+    position_value = serializers.CharField(allow_null=True)
+    leverage = serializers.CharField(allow_null=True)
+    unrealised_pnl = serializers.CharField(allow_null=True)
+    take_profit = serializers.CharField(allow_null=True)
+    stop_loss = serializers.CharField(allow_null=True)
+    liq_price = serializers.CharField(allow_null=True)
+
+
+class OrderSerializer(serializers.Serializer):
+    symbol = serializers.CharField()
+    owner = serializers.CharField(
+        help_text="Who placed it, from the orderLinkId (WL, PM, risk, panic, manual)."
+    )
+    side = serializers.CharField()
+    order_type = serializers.CharField()
+    stop_order_type = serializers.CharField(
+        help_text="TakeProfit, StopLoss, ... or empty for an ordinary order."
+    )
+    status = serializers.CharField()
+    price = serializers.CharField(allow_null=True)
+    trigger_price = serializers.CharField(allow_null=True)
+    qty = serializers.CharField(allow_null=True)
+    leaves_qty = serializers.CharField(allow_null=True)
+    reduce_only = serializers.BooleanField()
+    order_link_id = serializers.CharField()
+    created_ms = serializers.IntegerField(allow_null=True)
+
+
+@extend_schema(responses=AccountSerializer)
+@api_view(["GET"])
+def account(request):
+    """Equity, margin and IM % as the worker last read them, with their age, and today's PnL
+    against the daily target and stop."""
+    return Response(AccountSerializer(account_summary(status_snapshot())).data)
+
+
+@extend_schema(responses=PositionSerializer(many=True))
+@api_view(["GET"])
+def positions(request):
+    """Open positions (worker snapshot): the strategy that manages each, TP/SL, liquidation price."""
+    return Response(
+        PositionSerializer((status_snapshot().account or {}).get("positions", []), many=True).data
+    )
+
+
+@extend_schema(responses=OrderSerializer(many=True))
+@api_view(["GET"])
+def orders(request):
+    """Open orders (worker snapshot), each with who placed it."""
+    rows = (status_snapshot().account or {}).get("open_orders", [])
+    return Response(OrderSerializer(rows, many=True).data)
+
+
+@extend_schema(responses={(200, "text/csv"): OpenApiTypes.STR})
+@api_view(["GET"])
+@renderer_classes([CsvRenderer])
+def daily_pnl_csv(request):
+    """The daily record as the old bots' pnl_log.csv (every day, oldest first)."""
+    out = io.StringIO()
+    pnl_log_write(out=out)
+    response = HttpResponse(out.getvalue(), content_type="text/csv")
+    response["Content-Disposition"] = 'attachment; filename="pnl_log.csv"'
+    return response

@@ -60,6 +60,11 @@ def daily_pnl(*, baseline: Decimal, equity: Decimal) -> DailyFigures:
     )
 
 
+def limit_equities(*, baseline: Decimal, target_pct: Decimal, stop_pct: Decimal) -> tuple[Decimal, Decimal]:
+    """The equity at which the day's target and stop fire: baseline x (1 + target %), x (1 - stop %)."""
+    return baseline * (1 + target_pct / HUNDRED), baseline * (1 - stop_pct / HUNDRED)
+
+
 def day_outcome(*, pnl_pct: Decimal, target_pct: Decimal, stop_pct: Decimal) -> DayOutcome:
     """Target hit at ``pnl_pct >= +target_pct``, stop hit at ``pnl_pct <= -stop_pct`` (both inclusive)."""
     if pnl_pct >= target_pct:

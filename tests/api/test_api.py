@@ -155,6 +155,10 @@ def test_every_endpoint_needs_the_token(client):
         "/api/allowlist",
         "/api/decisions",
         "/api/daily-pnl",
+        "/api/daily-pnl.csv",
+        "/api/account",
+        "/api/positions",
+        "/api/orders",
     ):
         assert client.get(path).status_code == 401, path
     assert client.post("/api/trading/halt", {}, content_type="application/json").status_code == 401
@@ -173,6 +177,10 @@ def test_the_openapi_schema_describes_the_api(api):
         "/api/allowlist",
         "/api/decisions",
         "/api/health",
+        "/api/account",
+        "/api/positions",
+        "/api/orders",
+        "/api/daily-pnl.csv",
     ):
         assert path in paths, sorted(paths)
 

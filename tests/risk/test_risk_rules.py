@@ -15,6 +15,7 @@ from risk.rules import (
     daily_pnl,
     day_outcome,
     im_action,
+    limit_equities,
     next_utc_midnight,
     reduce_qty,
     tpsl_crossed,
@@ -230,3 +231,17 @@ def test_without_a_wanted_take_profit_only_the_stop_is_checked():
 def test_a_level_the_price_already_reached_is_reported(side, tp, sl, last, crossed):
     wanted = TpSl(take_profit=None if tp is None else D(tp), stop_loss=D(sl))
     assert tpsl_crossed(position_side=side, wanted=wanted, last_price=D(last)) == crossed
+
+
+@pytest.mark.parametrize(
+    ("baseline", "target_pct", "stop_pct", "target_equity", "stop_equity"),
+    [
+        ("10000", "10", "5", "11000", "9500"),
+        ("1234.56", "2.5", "1.25", "1265.4240", "1219.128000"),
+    ],
+)
+def test_limit_equities_are_the_baseline_moved_by_the_target_and_the_stop(
+    baseline, target_pct, stop_pct, target_equity, stop_equity
+):
+    target, stop = limit_equities(baseline=D(baseline), target_pct=D(target_pct), stop_pct=D(stop_pct))
+    assert (target, stop) == (D(target_equity), D(stop_equity))
