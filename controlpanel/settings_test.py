@@ -20,3 +20,14 @@ os.environ["REDIS_URL"], _ = ensure_redis(os.environ.get("TEST_REDIS_URL", "redi
 from controlpanel.settings import *  # noqa: E402,F401,F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast logins in tests
+
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
+    # A file, as in production (WAL, busy timeout). pytest-django's default in-memory test
+    # database is shared-cache SQLite, where a read racing a writer thread (the engine's
+    # journal, a Celery worker) fails at once with "database table is locked" instead of
+    # waiting for the lock.
+    import tempfile  # noqa: E402
+
+    DATABASES["default"]["TEST"] = {  # noqa: F405
+        "NAME": os.path.join(tempfile.gettempdir(), f"controlpanel-test-{os.getpid()}.sqlite3")
+    }

@@ -4,6 +4,8 @@ Plain helpers and constants are in tests/support/."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from core.redis_client import redis_client
@@ -126,3 +128,13 @@ def btcusdt_instrument(db):
         tick_size=Decimal("0.1"),
         max_leverage=Decimal("100"),
     )
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """pytest-django deletes the SQLite test database file; its WAL side files stay behind."""
+    from django.conf import settings
+
+    name = settings.DATABASES["default"].get("TEST", {}).get("NAME")
+    if name and settings.DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+        for suffix in ("-wal", "-shm"):
+            Path(name + suffix).unlink(missing_ok=True)
