@@ -13,6 +13,7 @@ from decimal import Decimal
 
 import pytest
 
+from core.redis_client import events_channel
 from tests.support.engine import EngineThread, make_runner, move_price
 from tests.support.waiting import wait_until
 from trading.engine_runner import EngineEndpoints
@@ -49,10 +50,18 @@ def btc_coin(db):
     )
 
 
+def events_subscribers(redis_db) -> int:
+    return dict(redis_db.pubsub_numsub(events_channel())).get(events_channel(), 0)
+
+
 @pytest.fixture
 def engine_thread(sim, btc_coin, redis_db):
+    before = events_subscribers(redis_db)
     thread = EngineThread(make_runner(sim)).start()
     wait_for_liquidation_stream(sim, thread)
+    # `ready` is not subscribed either: a config or switch event published before the
+    # engine listens reaches it only at its next periodic reload (2 s).
+    wait_until(lambda: events_subscribers(redis_db) > before, what="the engine to listen for events")
     yield thread
     if thread.thread.is_alive():
         thread.stop()
