@@ -25,7 +25,7 @@ from django.conf import settings
 from core import keys
 from core.models import TradingState
 from core.redis_client import redis_client
-from core.status import ACCOUNT_STALE_S, StatusSnapshot, json_or_none, status_snapshot
+from core.status import ACCOUNT_STALE_S, StatusSnapshot, json_or_none, snapshot_age_s, status_snapshot
 from core.text import decimal_or_none, money_text, pct_text, plain_text, utc_text
 from risk.models import DailyPnL, RiskSettings
 from risk.rules import day_start, im_action, limit_equities, utc_date
@@ -91,7 +91,7 @@ def account_view(*, snapshot: dict | None, error: dict | None, now: datetime) ->
             "positions": [],
             "open_orders": [],
         }
-    age_s = max(0.0, (_ms(now) - snapshot["at_ms"]) / 1000)
+    age_s = snapshot_age_s(snapshot, now=now)
     positions = [
         {
             **row,

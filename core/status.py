@@ -46,9 +46,7 @@ class StatusSnapshot:
     @property
     def account_age_s(self) -> float | None:
         """Seconds since the worker read the account (None: no snapshot)."""
-        if not self.account or "at_ms" not in self.account:
-            return None
-        return max(0.0, self.at.timestamp() - self.account["at_ms"] / 1000)
+        return snapshot_age_s(self.account, now=self.at)
 
     @property
     def account_stale(self) -> bool:
@@ -56,11 +54,28 @@ class StatusSnapshot:
         return age is not None and age > ACCOUNT_STALE_S
 
     @property
+    def account_problem(self) -> str:
+        """Why the account figures are missing or old ("" when there is nothing to say)."""
+        if self.redis_error:
+            return self.redis_error
+        error = (self.account_error or {}).get("error", "")
+        if error or self.account:
+            return error
+        return "no snapshot yet (is the worker running?)"
+
+    @property
     def healthy(self) -> bool | None:
         """Every required process alive (None: unknown, Redis is down)."""
         if self.health is None:
             return None
         return all(process.alive for process in self.health if process.required)
+
+
+def snapshot_age_s(snapshot: dict | None, *, now: datetime) -> float | None:
+    """Seconds from a published snapshot's ``at_ms`` to ``now`` (None: no snapshot)."""
+    if not snapshot or "at_ms" not in snapshot:
+        return None
+    return max(0.0, now.timestamp() - snapshot["at_ms"] / 1000)
 
 
 def json_or_none(raw: str | None):

@@ -37,9 +37,6 @@ def account_summary(status: StatusSnapshot) -> dict:
     risk = RiskSettings.load()
     account = status.account or {}
     at_ms = account.get("at_ms")
-    error = status.redis_error or (status.account_error or {}).get("error", "")
-    if not account and not error:
-        error = "no snapshot yet (is the worker running?)"
     day = DailyPnL.objects.filter(date=utc_date(status.at)).first()
     target_equity = stop_equity = None
     if day is not None:
@@ -48,7 +45,7 @@ def account_summary(status: StatusSnapshot) -> dict:
         )
     return {
         "available": bool(account),
-        "error": error,
+        "error": status.account_problem,
         "at": None if at_ms is None else datetime.fromtimestamp(at_ms / 1000, tz=UTC),
         "age_s": None if status.account_age_s is None else round(status.account_age_s, 1),
         "stale": status.account_stale,

@@ -17,8 +17,7 @@ from core.models import TradingState
 from core.status import StatusSnapshot, status_snapshot
 from core.text import money_text, pct_text, plain_text
 from panic.services import PanicResult, panic_text
-from risk.models import DailyPnL, RiskSettings
-from risk.rules import utc_date
+from risk.selectors import account_summary
 from trading.flatten import FlattenReport
 from trading.models import Decision
 
@@ -118,21 +117,19 @@ def _engine_line(status: StatusSnapshot) -> str:
 
 def _account_lines(status: StatusSnapshot) -> list[str]:
     """Equity and IM %, today's PnL against the target and the stop, and each position with
-    its owner: the worker's last account snapshot, with its age when it is stale."""
-    risk = RiskSettings.load()
-    account = status.account
-    if account is None:
-        error = (status.account_error or {}).get("error", "")
-        why = status.redis_error or error or "no snapshot yet (is the worker running?)"
-        return [f"Account: unknown: {why}"]
-    when = datetime.fromtimestamp(account["at_ms"] / 1000, tz=UTC).strftime("%H:%M:%S UTC")
-    stale = f", STALE ({status.account_age_s:.0f} s old)" if status.account_stale else ""
+    its owner: the account as `/api/account` reads it, with its age when it is stale."""
+    summary = account_summary(status)
+    if not summary["available"]:
+        return [f"Account: unknown: {summary['error']}"]
+    when = summary["at"].strftime("%H:%M:%S UTC")
+    stale = f", STALE ({status.account_age_s:.0f} s old)" if summary["stale"] else ""
+    im = pct_text(summary["im_pct"]) or "n/a"
+    levels = f"warn {plain_text(summary['im_warn_pct'])}, reduce {plain_text(summary['im_reduce_pct'])}"
     lines = [
-        f"Equity: {money_text(account.get('equity'))} USDT, IM {pct_text(account.get('im_pct')) or 'n/a'} % "
-        f"(warn {plain_text(risk.im_warn_pct)}, reduce {plain_text(risk.im_reduce_pct)}), at {when}{stale}",
-        _day_line(risk, now=status.at),
+        f"Equity: {money_text(summary['equity'])} USDT, IM {im} % ({levels}), at {when}{stale}",
+        _day_line(summary["daily"]),
     ]
-    positions = account.get("positions") or []
+    positions = status.account.get("positions") or []
     lines.append(f"Positions ({len(positions)}):" if positions else "Positions: none")
     for row in positions:
         upnl = money_text(row.get("unrealised_pnl"), signed=True)
@@ -140,15 +137,12 @@ def _account_lines(status: StatusSnapshot) -> list[str]:
     return lines
 
 
-def _day_line(risk: RiskSettings, *, now: datetime) -> str:
-    limits = f"target +{plain_text(risk.daily_target_pct)} %, stop -{plain_text(risk.daily_stop_pct)} %"
-    day = DailyPnL.objects.filter(date=utc_date(now)).first()
-    if day is None:
+def _day_line(daily: dict) -> str:
+    limits = f"target +{plain_text(daily['target_pct'])} %, stop -{plain_text(daily['stop_pct'])} %"
+    if daily["outcome"] is None:
         return f"Today: no record yet ({limits})"
-    return (
-        f"Today: {money_text(day.pnl_usdt, signed=True)} USDT ({pct_text(day.pnl_pct, signed=True)} %), "
-        f"{limits}, {day.outcome}"
-    )
+    pnl_usdt, pnl_pct = money_text(daily["pnl_usdt"], signed=True), pct_text(daily["pnl_pct"], signed=True)
+    return f"Today: {pnl_usdt} USDT ({pnl_pct} %), {limits}, {daily['outcome']}"
 
 
 def _decision_line(decision: Decision) -> str:
