@@ -13,16 +13,13 @@ from typing import TYPE_CHECKING
 from django.db import IntegrityError, transaction
 
 from portfolio import rules
-from portfolio.book import book_committed, leg_failed, order_settle
+from portfolio.book import book_committed, leg_failed, leg_settle_journal
 from portfolio.common import (
     ADD,
-    FAILED,
     OPEN,
-    ORDER_FAILED,
     ORDER_JOURNAL,
     SKIPPED,
     STRATEGY,
-    TAKEN,
     decimal_text,
     failure_journal_due,
     journal_write,
@@ -143,37 +140,18 @@ def add_send(
         result.failed.append(symbol)
         logger.warning("pm_add_failed symbol=%s code=%s error=%s", symbol, error.code, type(error).__name__)
         return
-    status = order_settle(gateway=gateway, order=order, now=now)
-    order.refresh_from_db()
-    details.update(
-        {
-            "order_status": status,
-            "filled_qty": decimal_text(order.filled_qty),
-            "fill_price": decimal_text(order.fill_price),
-        }
-    )
-    if status == ORDER_FAILED:
+    if not leg_settle_journal(
+        gateway=gateway,
+        order=order,
+        symbol=symbol,
+        action="add",
+        taken_reason="pyramid_step",
+        details=details,
+        now=now,
+    ):
         result.failed.append(symbol)
-        journal_write(
-            action="add",
-            outcome=FAILED,
-            reason_code="not_filled",
-            symbol=symbol,
-            details={**details, "error": order.error},
-            order_link_id=link_id,
-            now=now,
-        )
         return
     result.added.append(symbol)
-    journal_write(
-        action="add",
-        outcome=TAKEN,
-        reason_code="pyramid_step",
-        symbol=symbol,
-        details=details,
-        order_link_id=link_id,
-        now=now,
-    )
     logger.info(
         "pm_added symbol=%s add=%d qty=%s price=%s order_link_id=%s", symbol, number, size.qty, price, link_id
     )

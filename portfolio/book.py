@@ -226,6 +226,41 @@ def order_settle(*, gateway: BybitGateway, order: PortfolioOrder, now: datetime)
     return ORDER_FAILED
 
 
+def leg_settle_journal(
+    *,
+    gateway: BybitGateway,
+    order: PortfolioOrder,
+    symbol: str,
+    action: str,
+    taken_reason: str,
+    details: dict,
+    now: datetime,
+) -> bool:
+    """Settle a buy leg the exchange took (an entry or an add), add its fill to ``details``
+    and journal it: taken with ``taken_reason``, or failed ``not_filled``. True when it filled
+    or is still pending (a later pass settles it), False when it failed."""
+    status = order_settle(gateway=gateway, order=order, now=now)
+    order.refresh_from_db()
+    details.update(
+        {
+            "order_status": status,
+            "filled_qty": decimal_text(order.filled_qty),
+            "fill_price": decimal_text(order.fill_price),
+        }
+    )
+    failed = status == ORDER_FAILED
+    journal_write(
+        action=action,
+        outcome=FAILED if failed else TAKEN,
+        reason_code="not_filled" if failed else taken_reason,
+        symbol=symbol,
+        details={**details, "error": order.error} if failed else details,
+        order_link_id=order.order_link_id,
+        now=now,
+    )
+    return not failed
+
+
 def long_of(positions: list[Position], symbol: str) -> Position | None:
     for position in positions:
         if position.symbol == symbol and position.is_long:

@@ -19,7 +19,7 @@ from portfolio.book import (
     book_lock,
     book_settle,
     leg_failed,
-    order_settle,
+    leg_settle_journal,
     pm_set_add,
     pm_symbols_sync,
 )
@@ -27,7 +27,6 @@ from portfolio.common import (
     ENTRY,
     FAILED,
     OPENING,
-    ORDER_FAILED,
     ORDER_JOURNAL,
     SKIPPED,
     STRATEGY,
@@ -351,34 +350,15 @@ def _entry_open(
         # Refused (or leverage/position reads failed): nothing was bought.
         leg_failed(order=order, reason=type(outcome.error).__name__, now=now)
         return FAILED
-    status = order_settle(gateway=gateway, order=order, now=now)
-    order.refresh_from_db()
-    details.update(
-        {
-            "order_status": status,
-            "filled_qty": decimal_text(order.filled_qty),
-            "fill_price": decimal_text(order.fill_price),
-        }
-    )
-    if status == ORDER_FAILED:
-        journal_write(
-            action="enter",
-            outcome=FAILED,
-            reason_code="not_filled",
-            symbol=symbol,
-            details={**details, "error": order.error},
-            order_link_id=link_id,
-            now=now,
-        )
-        return FAILED
-    journal_write(
-        action="enter",
-        outcome=TAKEN,
-        reason_code="top_momentum",
+    if not leg_settle_journal(
+        gateway=gateway,
+        order=order,
         symbol=symbol,
+        action="enter",
+        taken_reason="top_momentum",
         details=details,
-        order_link_id=link_id,
         now=now,
-    )
+    ):
+        return FAILED
     logger.info("pm_entered symbol=%s qty=%s price=%s order_link_id=%s", symbol, qty, price, link_id)
     return TAKEN
