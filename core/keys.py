@@ -17,7 +17,8 @@ EVENTS_CHANNEL_PREFIX = "controlpanel:events"
 
 # -- the liquidation engine --------------------------------------------------------
 ENGINE_STATS = "controlpanel:engine:stats"  # its figures, written with each journal flush
-ENGINE_LIQUIDATIONS = "controlpanel:engine:liquidations"  # recent liquidations, oldest first
+# The engine's recent liquidations on configured symbols, JSON rows, oldest first, capped.
+ENGINE_LIQUIDATIONS = "controlpanel:engine:liquidations"
 DASHBOARD_GROUP = "dashboard"  # the Channels group the live dashboard listens on
 
 # -- the account, as the worker last read it ---------------------------------------

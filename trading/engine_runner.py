@@ -31,7 +31,6 @@ from trading.errors import GatewayError
 
 logger = logging.getLogger(__name__)
 
-# The engine's recent liquidations on configured symbols, JSON rows, oldest first, capped.
 BYBIT_PUBLIC = {
     ExchangeMode.DEMO: "wss://stream.bybit.com/v5/public/linear",  # demo has no public stream of its own
     ExchangeMode.TESTNET: "wss://stream-testnet.bybit.com/v5/public/linear",

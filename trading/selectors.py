@@ -17,8 +17,6 @@ from core.redis_client import redis_client
 from trading.models import Coin, Decision
 from trading.rules.decision import CoinRule
 
-# Symbols the portfolio strategy holds; written by the portfolio services, read by WL.
-
 
 @dataclass(frozen=True)
 class TradingFlags:
