@@ -4,6 +4,7 @@ A developer's .env is never read here, so a test can never see live keys.
 """
 
 import os
+import tempfile
 
 os.environ["CONTROLPANEL_READ_DOTENV"] = "0"
 os.environ.setdefault("SECRET_KEY", "test-only-secret-key-not-for-use")
@@ -26,8 +27,6 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
     # database is shared-cache SQLite, where a read racing a writer thread (the engine's
     # journal, a Celery worker) fails at once with "database table is locked" instead of
     # waiting for the lock.
-    import tempfile  # noqa: E402
-
     DATABASES["default"]["TEST"] = {  # noqa: F405
         "NAME": os.path.join(tempfile.gettempdir(), f"controlpanel-test-{os.getpid()}.sqlite3")
     }
