@@ -326,6 +326,7 @@ def dashboard_snapshot(*, now: datetime, reads: RedisReads | None = None) -> dic
         "im": im_view(risk=risk, im_pct=account.get("im_pct")),
         "lock": lock_view(state=status.switches, now=now),
         "health": health_view(status),
+        "exchange_problem": status.exchange.problem if status.exchange and status.exchange.failing else "",
         "engine": engine_view(status.engine),
         "equity_sample": _sample(reads.latest_sample) if reads.latest_sample else None,
     }

@@ -16,22 +16,25 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
 from controlpanel.dashboard import dashboard_initial
+from core.exchange_status import exchange_status_read
 from core.heartbeat import health_report
 
 
 def _health_payload():
     try:
         processes = health_report()
+        exchange = exchange_status_read()
     except Exception as error:  # Redis down: say so, with 503, rather than a 500 page
         return {
             "status": "down",
             "error": f"redis unavailable ({type(error).__name__})",
             "processes": [],
         }, 503
-    healthy = all(p.alive for p in processes if p.required)
+    healthy = all(p.alive for p in processes if p.required) and not exchange.failing
     body = {
         "status": "ok" if healthy else "degraded",
         "exchange_mode": settings.EXCHANGE_MODE,
+        "exchange": exchange.as_dict(),
         "processes": [asdict(p) for p in processes],
     }
     return body, 200 if healthy else 503
@@ -44,12 +47,16 @@ def _health_payload():
             {
                 "status": serializers.CharField(),
                 "exchange_mode": serializers.CharField(),
+                "exchange": serializers.DictField(
+                    help_text="Whether the exchange answers (core.exchange_status)."
+                ),
                 "processes": serializers.ListField(child=serializers.DictField()),
             },
         ),
         503: None,
     },
-    summary="Every process's last heartbeat; 503 unless all required ones are alive.",
+    summary="Every process's last heartbeat and whether the exchange answers; 503 unless all "
+    "required processes are alive and the exchange is not failing.",
 )
 @api_view(["GET"])
 @authentication_classes([])

@@ -27,6 +27,9 @@ ACCOUNT_SNAPSHOT_ERROR = "controlpanel:account:snapshot_error"
 EQUITY_SAMPLES = "controlpanel:account:equity_samples"
 EQUITY_SAMPLE_CLAIM = "controlpanel:account:equity_sample_claim"
 
+# -- the exchange's reachability, as the worker's calls found it (core.exchange_status) --
+EXCHANGE_STATUS = "controlpanel:exchange:status"
+
 # -- risk ------------------------------------------------------------------------------
 RISK_IM_WARN = "controlpanel:risk:im_warn_alerted"
 RISK_IM_REDUCE = "controlpanel:risk:im_reduce"  # value: the run key of the reduction holding the cooldown

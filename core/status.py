@@ -1,5 +1,5 @@
 """The one status read: the trading switches, the engine's figures, the account as the
-worker last read it, and process health.
+worker last read it, process health, and whether the exchange answers.
 
 REST (`GET /api/state`), `GET /panic`, Telegram `/status` and the dashboard all read
 `status_snapshot()`, so they can never disagree. It costs one database read (the
@@ -20,6 +20,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from core import keys
+from core.exchange_status import ExchangeStatus, exchange_status_judge
 from core.heartbeat import ProcessHealth, health_from_beats
 from core.models import TradingState
 from core.redis_client import redis_client
@@ -41,6 +42,7 @@ class StatusSnapshot:
     account: dict | None = None  # the worker's account snapshot (equity, IM %, positions, orders)
     account_error: dict | None = None  # the worker's last failure to read the account
     health: list[ProcessHealth] | None = None  # required processes first
+    exchange: ExchangeStatus | None = None  # whether the exchange answers the worker's calls
     redis_error: str = ""
 
     @property
@@ -105,7 +107,8 @@ def status_snapshot(*, now: datetime | None = None) -> StatusSnapshot:
             pipe.get(keys.ACCOUNT_SNAPSHOT)
             pipe.get(keys.ACCOUNT_SNAPSHOT_ERROR)
             pipe.hgetall(keys.HEARTBEATS)
-            panic_run, stats, account, account_error, beats = pipe.execute()
+            pipe.hgetall(keys.EXCHANGE_STATUS)
+            panic_run, stats, account, account_error, beats, exchange = pipe.execute()
     except Exception as error:  # Redis down or unreachable: say so, keep the database part
         logger.warning("status_redis_unavailable error=%s", type(error).__name__)
         return StatusSnapshot(**base, redis_error=f"redis unavailable ({type(error).__name__})")
@@ -116,4 +119,5 @@ def status_snapshot(*, now: datetime | None = None) -> StatusSnapshot:
         account=json_or_none(account),
         account_error=json_or_none(account_error),
         health=health_from_beats(beats, now=time.time()),
+        exchange=exchange_status_judge(exchange, now_ms=int(time.time() * 1000)),
     )

@@ -6,32 +6,28 @@ The beat (``CELERY_BEAT_SCHEDULE``) sends both every 60 s with an ``expires`` of
 The scan step decides itself whether a scan is due (``scan_interval_minutes``), so an
 interval edited in the admin applies without restarting the beat.
 
-Only the gateway's ``RetryableError`` (rate limit, timeout, 5xx) is retried, and
-briefly; anything else is a bug or a refusal that a retry would repeat. Orders are
-never resent by a retry: every PM order is written down under its deterministic
+The beat is the retry: an exchange error ends the run as one log line and a record in
+``core.exchange_status`` (``trading.worker_gateway.exchange_step``). Orders are never
+resent under a new id: every PM order is written down under its deterministic
 ``orderLinkId`` before it is sent.
 """
 
 from __future__ import annotations
 
 from celery import shared_task
-from django.utils import timezone
 
-from trading.errors import RetryableError
-from trading.worker_gateway import worker_gateway
-
-_RETRY = {"autoretry_for": (RetryableError,), "retry_backoff": 2, "retry_backoff_max": 10, "max_retries": 2}
+from trading.worker_gateway import exchange_step
 
 
-@shared_task(name="portfolio.scan", **_RETRY)
+@shared_task(name="portfolio.scan")
 def portfolio_scan() -> dict:
     from portfolio.scan import portfolio_scan_step
 
-    return portfolio_scan_step(gateway=worker_gateway(), now=timezone.now()).summary()
+    return exchange_step("portfolio.scan", portfolio_scan_step)
 
 
-@shared_task(name="portfolio.trail", **_RETRY)
+@shared_task(name="portfolio.trail")
 def portfolio_trail() -> dict:
     from portfolio.trail import portfolio_trail_step
 
-    return portfolio_trail_step(gateway=worker_gateway(), now=timezone.now()).summary()
+    return exchange_step("portfolio.trail", portfolio_trail_step)

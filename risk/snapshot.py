@@ -4,7 +4,9 @@ The web process never talks to the exchange: a page view must not wait on Bybit 
 spend its rate limit. The Celery worker already reads the account for the risk loop,
 so it also publishes what the dashboard needs (``risk.account_snapshot`` on the beat,
 every 2 s): equity and the wallet's figures, IM %, positions with the strategy that
-owns each, and open orders. Decimals are strings (exact; JSON has no decimal type).
+owns each, and open orders. It is also the exchange's reachability probe
+(``core.exchange_status``): each read records a good answer or the failure. Decimals
+are strings (exact; JSON has no decimal type).
 
 Redis keys:
 - ``keys.ACCOUNT_SNAPSHOT``: the last good snapshot (JSON, no TTL: the page shows its
@@ -28,6 +30,7 @@ from trading.bybit import BybitGateway, Order, Position, Wallet
 from trading.errors import GatewayError
 from trading.models import Coin
 from trading.selectors import pm_symbols
+from trading.worker_gateway import exchange_failure_note, exchange_ok_note
 
 logger = logging.getLogger(__name__)
 
@@ -151,12 +154,14 @@ def account_snapshot_publish_step(*, gateway: BybitGateway, now: datetime) -> Sn
     except GatewayError as error:
         text = f"{type(error).__name__} (code {error.code}): {error.message}"[:300]
         logger.warning("account_snapshot_failed error=%s code=%s", type(error).__name__, error.code)
+        exchange_failure_note(error)
         redis_client().set(
             keys.ACCOUNT_SNAPSHOT_ERROR,
             json.dumps({"at_ms": _ms(now), "error": text}),
             ex=ERROR_TTL_S,
         )
         return SnapshotResult(published=False, error=text)
+    exchange_ok_note()
 
     pm = pm_symbols()
     wl = frozenset(Coin.objects.values_list("symbol", flat=True))

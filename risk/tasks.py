@@ -6,49 +6,41 @@ the TP/SL upkeep every 10 s and the dashboard's account snapshot every 2 s, each
 ``expires`` of its period: a run that waited longer than that in the queue is dropped,
 the next beat brings a fresh one.
 
-Only the gateway's ``RetryableError`` (rate limit, timeout, 5xx) is retried, and
-briefly; anything else is a bug or a refusal that a retry would repeat.
+The beat is the retry: an exchange error ends the run as one log line and a record in
+``core.exchange_status`` (``trading.worker_gateway.exchange_step``), never a traceback,
+and the next beat, seconds later, tries again.
 """
 
 from __future__ import annotations
 
-import logging
-
 from celery import shared_task
-from django.utils import timezone
 
-from trading.errors import RetryableError
-from trading.worker_gateway import worker_gateway
-
-logger = logging.getLogger(__name__)
-
-_RETRY = {"autoretry_for": (RetryableError,), "retry_backoff": 1, "retry_backoff_max": 5, "max_retries": 2}
+from trading.worker_gateway import exchange_step
 
 
-@shared_task(name="risk.tpsl_upkeep", **_RETRY)
+@shared_task(name="risk.tpsl_upkeep")
 def tpsl_upkeep() -> dict:
     from risk.tpsl import tpsl_upkeep_step
 
-    return tpsl_upkeep_step(gateway=worker_gateway(), now=timezone.now()).summary()
+    return exchange_step("risk.tpsl_upkeep", tpsl_upkeep_step)
 
 
-@shared_task(name="risk.daily_control", **_RETRY)
+@shared_task(name="risk.daily_control")
 def daily_control() -> dict:
     from risk.daily import daily_control_step
 
-    return daily_control_step(gateway=worker_gateway(), now=timezone.now()).summary()
+    return exchange_step("risk.daily_control", daily_control_step)
 
 
-@shared_task(name="risk.im_watch", **_RETRY)
+@shared_task(name="risk.im_watch")
 def im_watch() -> dict:
     from risk.im_watch import im_watch_step
 
-    return im_watch_step(gateway=worker_gateway(), now=timezone.now()).summary()
+    return exchange_step("risk.im_watch", im_watch_step)
 
 
 @shared_task(name="risk.account_snapshot")
 def account_snapshot() -> dict:
-    """Not retried: the next beat, 2 s later, is the retry."""
     from risk.snapshot import account_snapshot_publish_step
 
-    return account_snapshot_publish_step(gateway=worker_gateway(), now=timezone.now()).summary()
+    return exchange_step("risk.account_snapshot", account_snapshot_publish_step)

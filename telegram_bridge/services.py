@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from core.models import TradingState
 from core.status import StatusSnapshot, status_snapshot
-from core.text import money_text, pct_text, plain_text
+from core.text import decimal_or_none, money_text, pct_text, plain_text
 from panic.services import PanicResult, panic_text
 from risk.selectors import account_summary
 from trading.flatten import FlattenReport
@@ -30,6 +30,7 @@ HELP_TEXT = "\n".join(
         "Commands:",
         "/status - mode, trading switches, equity, IM %, today's PnL, positions, process health, engine, "
         "last decisions",
+        "/positions - each open position with its owner, uPnL, TP/SL and liquidation price",
         "/kill - halt every strategy (no new entries; open positions are not closed)",
         "/resume - lift the halt set by /kill",
         "/close - panic: lock trading, cancel every order (TP/SL too), close every position "
@@ -137,6 +138,15 @@ def _account_lines(status: StatusSnapshot) -> list[str]:
     return lines
 
 
+def _exchange_line(status: StatusSnapshot) -> str:
+    exchange = status.exchange
+    if exchange is None:
+        return f"Exchange: unknown: {status.redis_error}"
+    if exchange.state == "ok":
+        return "Exchange: answers"
+    return f"⚠️ {exchange.problem}" if exchange.failing else exchange.problem
+
+
 def _day_line(daily: dict) -> str:
     limits = f"target +{plain_text(daily['target_pct'])} %, stop -{plain_text(daily['stop_pct'])} %"
     if daily["outcome"] is None:
@@ -176,12 +186,38 @@ def status_text(*, now: datetime | None = None) -> str:
     lines instead of failing the whole reply: /status matters most when things break.
     """
     status = status_snapshot(now=now)
-    lines = [f"Mode: {status.exchange_mode}"]
+    lines = [f"Mode: {status.exchange_mode}", _exchange_line(status)]
     lines += _trading_lines(status.switches, now=status.at)
     lines += _account_lines(status)
     lines += _health_lines(status)
     lines.append(_engine_line(status))
     lines += _journal_lines()
+    return "\n".join(lines)
+
+
+def _price(raw) -> str:
+    """A price as the exchange sent it, trailing zeros dropped (2 decimals would hide a 0.0123 coin)."""
+    return plain_text(decimal_or_none(raw)) or "none"
+
+
+def positions_text(*, now: datetime | None = None) -> str:
+    """The /positions reply: each open position with its owner, entry and mark, uPnL, TP/SL
+    and liquidation price, from the worker's account snapshot (with its age when stale)."""
+    status = status_snapshot(now=now)
+    if not status.account:
+        return f"Positions: unknown: {status.account_problem}"
+    read = f"read {status.account_age_s:.0f} s ago" + (", STALE" if status.account_stale else "")
+    positions = status.account.get("positions") or []
+    lines = [f"Positions ({len(positions)}), {read}:" if positions else f"No positions ({read})."]
+    for row in positions:
+        owner, upnl = row.get("owner", "?"), money_text(row.get("unrealised_pnl"), signed=True)
+        lines.append(
+            f"{row['symbol']} {row['side']} {row['size']} @ {_price(row.get('entry_price'))} ({owner})"
+        )
+        lines.append(
+            f"  mark {_price(row.get('mark_price'))}, uPnL {upnl} USDT, TP {_price(row.get('take_profit'))}, "
+            f"SL {_price(row.get('stop_loss'))}, liq {_price(row.get('liq_price'))}"
+        )
     return "\n".join(lines)
 
 

@@ -1,8 +1,38 @@
-"""The one exchange gateway of a Celery worker process, shared by every task in it."""
+"""The one exchange gateway of a Celery worker process, shared by every task in it, and
+`exchange_step`, which runs a periodic task's step on it.
+
+An exchange that does not answer is a status, not a stack trace: `exchange_step` turns a
+gateway error (including a gateway that cannot be prepared) into one log line, a record in
+`core.exchange_status` and, once per outage, an alert. The beat is the retry: each of
+these tasks runs again within seconds.
+"""
 
 from __future__ import annotations
 
+import logging
 import threading
+from collections.abc import Callable
+
+from django.utils import timezone
+
+from core.alerts import alert_send
+from core.exchange_status import (
+    REFUSED,
+    UNREACHABLE,
+    exchange_failure_record,
+    exchange_ok_record,
+    exchange_status_read,
+)
+from trading.errors import (
+    AuthError,
+    ClockSkewError,
+    ExchangeUnreachable,
+    GatewayError,
+    IpBanned,
+    RetryableError,
+)
+
+logger = logging.getLogger(__name__)
 
 _gateway = None
 _gateway_lock = threading.Lock()
@@ -26,3 +56,49 @@ def worker_gateway():
     # Bybit revises lot filters twice a month and lists symbols any day: reload once a day.
     _gateway.instruments.refresh_if_stale()
     return _gateway
+
+
+def exchange_failure_kind(error: GatewayError) -> str | None:
+    """UNREACHABLE (no usable answer), REFUSED (it answers no to every call of ours), or None:
+    an answer about one request (a rate limit, an order refused) says the exchange is up."""
+    if isinstance(error, ExchangeUnreachable) or (
+        isinstance(error, RetryableError) and error.code is not None and 500 <= error.code < 600
+    ):
+        return UNREACHABLE
+    if isinstance(error, AuthError | IpBanned | ClockSkewError):
+        return REFUSED
+    return None
+
+
+def exchange_failure_note(error: GatewayError) -> None:
+    """Record a failed exchange call; alert once when it has become an outage. Never raises."""
+    kind = exchange_failure_kind(error)
+    if kind is None:
+        return
+    try:
+        if exchange_failure_record(kind=kind, error=f"{type(error).__name__}: {error}"):
+            alert_send(f"⚠️ {exchange_status_read().problem}", kind="exchange_unreachable")
+    except Exception as redis_error:  # Redis down: the log line is all we can do
+        logger.warning("exchange_status_unrecorded error=%s", type(redis_error).__name__)
+
+
+def exchange_ok_note() -> None:
+    """Record a good answer; say so once when it ends an alerted outage. Never raises."""
+    try:
+        if exchange_ok_record():
+            alert_send("✅ The exchange answers again.", kind="exchange_recovered")
+    except Exception as redis_error:
+        logger.warning("exchange_status_unrecorded error=%s", type(redis_error).__name__)
+
+
+def exchange_step(task: str, step: Callable) -> dict:
+    """Run a periodic task's ``step(gateway=, now=)`` and return its ``summary()``. A gateway
+    error becomes a summary with ``error``, one warning line and a status record, not a traceback."""
+    try:
+        return step(gateway=worker_gateway(), now=timezone.now()).summary()
+    except GatewayError as error:
+        exchange_failure_note(error)
+        logger.warning(
+            "task_exchange_failed task=%s error=%s code=%s", task, type(error).__name__, error.code
+        )
+        return {"error": f"{type(error).__name__}: {error}"[:300]}

@@ -22,10 +22,17 @@ def test_help_lists_the_working_commands_and_nothing_else(running_bot, bot_api):
     bot_api.message_from(OWNER, "/help")
     [reply] = bot_api.wait_sent(1)
     assert reply.chat_id == OWNER
-    for command in ("/status", "/kill", "/resume", "/close", "/help"):
+    for command in ("/status", "/positions", "/kill", "/resume", "/close", "/help"):
         assert command in reply.text
     # The menu Telegram shows holds the same commands.
-    assert sorted(c["command"] for c in bot_api.commands) == ["close", "help", "kill", "resume", "status"]
+    assert sorted(c["command"] for c in bot_api.commands) == [
+        "close",
+        "help",
+        "kill",
+        "positions",
+        "resume",
+        "status",
+    ]
     assert bot_api.unknown_calls == []
 
 
@@ -131,3 +138,23 @@ def test_an_unknown_command_in_a_private_chat_points_to_help(running_bot, bot_ap
     bot_api.message_from(OWNER, "/frobnicate")
     [reply] = bot_api.wait_sent(1)
     assert reply.text == "Unknown command. /help lists the commands."
+
+
+def test_positions_show_the_exchange_book_with_tp_sl_and_liquidation_price(running_bot, bot_api, open_book):
+    """The simulator's positions, read by the worker's snapshot step, as /positions shows them."""
+    from django.utils import timezone
+
+    from risk.snapshot import account_snapshot_publish_step
+
+    assert account_snapshot_publish_step(gateway=open_book, now=timezone.now()).published
+    btc = next(p for p in open_book.positions() if p.symbol == "BTCUSDT")
+
+    bot_api.message_from(OWNER, "/positions")
+    [reply] = bot_api.wait_sent(1)
+
+    lines = reply.text.splitlines()
+    assert lines[0].startswith("Positions (2), read ")
+    assert "BTCUSDT long 0.010 @ " in reply.text and "ETHUSDT short 0.50 @ " in reply.text
+    btc_detail = lines[lines.index(next(line for line in lines if line.startswith("BTCUSDT"))) + 1]
+    assert "TP 100000, SL 95000, liq " in btc_detail and f"liq {btc.liq_price.normalize():f}" in btc_detail
+    assert "TP 3100, SL 3400" in reply.text

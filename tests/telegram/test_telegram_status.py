@@ -32,8 +32,8 @@ def test_it_names_every_switch_that_stops_trading(redis_db):
         disabled_reason="daily stop -5%",
     )
     lines = status_text(now=NOW).splitlines()
-    assert lines[:5] == [
-        "Mode: sim",
+    assert lines[0] == "Mode: sim"
+    assert lines[2:6] == [
         "Trading: NOT allowed",
         "  - panic lock since 2025-01-27 11:55:00 UTC (POST /panic)",
         "  - halted by telegram:42 since 2025-01-27 11:59:00 UTC",
@@ -143,3 +143,57 @@ def test_a_stale_or_missing_account_says_so(redis_db):
     text = status_text(now=now)
     assert ", STALE (45 s old)" in text
     assert "Positions: none" in text and "Today: no record yet (target +10 %, stop -5 %)" in text
+
+
+def test_it_says_whether_the_exchange_answers(redis_db):
+    from core.exchange_status import UNREACHABLE, exchange_failure_record, exchange_ok_record
+
+    assert status_text().splitlines()[1] == (
+        "Exchange status unknown: no recent exchange call (is the worker running?)"
+    )
+    exchange_ok_record()
+    assert status_text().splitlines()[1] == "Exchange: answers"
+    exchange_failure_record(kind=UNREACHABLE, error="ExchangeUnreachable: no answer: ConnectionError")
+    line = status_text().splitlines()[1]
+    assert line.startswith("⚠️ Exchange unreachable since ") and line.endswith("no answer: ConnectionError")
+
+
+def test_positions_show_tp_sl_and_liquidation_price_or_say_why_not(redis_db):
+    from telegram_bridge.services import positions_text
+
+    now = datetime.now(tz=UTC)
+    assert positions_text(now=now) == "Positions: unknown: no snapshot yet (is the worker running?)"
+    btc = {
+        "symbol": "BTCUSDT",
+        "side": "long",
+        "size": "0.010",
+        "owner": "WL",
+        "entry_price": "60000.00",
+        "mark_price": "60123.40",
+        "unrealised_pnl": "1.234",
+        "take_profit": "61200.00",
+        "stop_loss": "59400.00",
+        "liq_price": "54321.50",
+    }
+    doge = {
+        "symbol": "DOGEUSDT",
+        "side": "short",
+        "size": "100",
+        "owner": "manual",
+        "entry_price": "0.12345",
+        "mark_price": "0.12300",
+        "unrealised_pnl": "0.045",
+        "take_profit": None,
+        "stop_loss": None,
+        "liq_price": "",
+    }
+    redis_db.set(keys.ACCOUNT_SNAPSHOT, _account(now - timedelta(seconds=3), positions=[btc, doge]))
+    assert positions_text(now=now).splitlines() == [
+        "Positions (2), read 3 s ago:",
+        "BTCUSDT long 0.010 @ 60000 (WL)",
+        "  mark 60123.4, uPnL +1.23 USDT, TP 61200, SL 59400, liq 54321.5",
+        "DOGEUSDT short 100 @ 0.12345 (manual)",
+        "  mark 0.123, uPnL +0.04 USDT, TP none, SL none, liq none",
+    ]
+    redis_db.set(keys.ACCOUNT_SNAPSHOT, _account(now - timedelta(seconds=40), positions=[]))
+    assert positions_text(now=now) == "No positions (read 40 s ago, STALE)."

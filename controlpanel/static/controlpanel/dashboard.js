@@ -312,6 +312,8 @@
   function renderSnapshot(snapshot) {
     setText("redis-error", snapshot.redis_error);
     setHidden("redis-error", !snapshot.redis_error);
+    setText("exchange-error", snapshot.exchange_problem);
+    setHidden("exchange-error", !snapshot.exchange_problem);
     renderAccount(snapshot.account);
     renderDaily(snapshot.daily);
     renderIm(snapshot.im);
