@@ -27,6 +27,7 @@ from core.models import TradingState
 from core.redis_client import redis_client
 from core.status import ACCOUNT_STALE_S, StatusSnapshot, json_or_none, snapshot_age_s, status_snapshot
 from core.text import decimal_or_none, money_text, pct_text, plain_text, utc_text
+from panic.selectors import panic_receipt_last
 from risk.models import DailyPnL, RiskSettings
 from risk.rules import day_start, im_action, limit_equities, utc_date
 from trading.models import Coin, Decision
@@ -234,6 +235,26 @@ def engine_view(stats: dict | None) -> dict:
     }
 
 
+def panic_receipt_view(receipt: dict | None) -> dict | None:
+    """The last panic's receipt as two lines of text (None: no panic yet)."""
+    if receipt is None:
+        return None
+    outcome = "FLAT, verified on the exchange" if receipt["flat"] else f"NOT FLAT ({receipt['status']})"
+    left = ", ".join(receipt["remaining_positions"]) or "no position"
+    if receipt["remaining_orders"]:
+        left += f", {receipt['remaining_orders']} orders"
+    parts = [
+        f"{utc_text(receipt['at'])} UTC by {receipt['by']}"
+        + (f" ({receipt['reason']})" if receipt["reason"] else ""),
+        outcome,
+        f"{receipt['rounds']} round{'' if receipt['rounds'] == 1 else 's'}",
+        f"{receipt['cancelled_orders']} orders cancelled",
+        f"closed {', '.join(receipt['closed']) or 'nothing'}",
+        f"left {left}",
+    ]
+    return {"flat": receipt["flat"], "summary": " · ".join(parts), "errors": "; ".join(receipt["errors"])}
+
+
 def decision_row(decision: Decision) -> dict:
     return {
         "id": decision.id,
@@ -328,6 +349,7 @@ def dashboard_snapshot(*, now: datetime, reads: RedisReads | None = None) -> dic
         "health": health_view(status),
         "exchange_problem": status.exchange.problem if status.exchange and status.exchange.failing else "",
         "engine": engine_view(status.engine),
+        "panic_receipt": panic_receipt_view(panic_receipt_last()),
         "equity_sample": _sample(reads.latest_sample) if reads.latest_sample else None,
     }
 

@@ -84,10 +84,10 @@ def test_a_stopped_exchange_is_a_status_everywhere_within_15_s_and_no_traceback(
     redis_db, settings, monkeypatch, client, capfd
 ):
     from celery.contrib.testing.worker import start_worker
+    from django.utils import timezone
 
     from controlpanel.celery import app
     from controlpanel.dashboard import dashboard_snapshot
-    from django.utils import timezone
     from risk import tasks
     from simulator.testing import running_simulator
     from telegram_bridge.services import status_text

@@ -243,3 +243,39 @@ def test_the_page_is_for_staff_only(client, django_user_model):
     viewer = django_user_model.objects.create_user("viewer", password="pw-viewer-123")
     client.force_login(viewer)
     assert client.get("/").status_code == 403
+
+
+@pytest.mark.django_db
+def test_the_panic_receipt_is_the_last_run_not_a_joined_trigger_and_says_what_was_left():
+    from controlpanel.dashboard import panic_receipt_view
+    from panic.selectors import panic_receipt_last
+
+    assert panic_receipt_view(panic_receipt_last()) is None
+    Decision.objects.create(
+        strategy="panic",
+        action="panic",
+        outcome="failed",
+        reason_code="not_flat",
+        created_at=datetime(2026, 3, 1, 9, 30, tzinfo=UTC),
+        details={
+            "by": "telegram:42",
+            "requested_reason": "/close",
+            "status": "not_flat",
+            "rounds": 1,
+            "cancelled_orders": 2,
+            "closed": ["BTCUSDT"],
+            "remaining_positions": ["ETHUSDT"],
+            "remaining_orders": 1,
+            "errors": ["ETHUSDT: ReduceOnlyRejected (code 110017)"],
+        },
+    )
+    Decision.objects.create(  # a second trigger that joined the run: not a receipt of its own
+        strategy="panic", action="panic", outcome="skipped", reason_code="already_running", details={}
+    )
+    view = panic_receipt_view(panic_receipt_last())
+    assert view == {
+        "flat": False,
+        "summary": "2026-03-01 09:30:00 UTC by telegram:42 (/close) · NOT FLAT (not_flat) · 1 round · "
+        "2 orders cancelled · closed BTCUSDT · left ETHUSDT, 1 orders",
+        "errors": "ETHUSDT: ReduceOnlyRejected (code 110017)",
+    }

@@ -33,6 +33,7 @@ def test_the_panic_button_flattens_the_account_and_the_reset_button_lifts_the_lo
         page.click("input[type=submit]")
         page.wait_for_url(base_url + "/")
         assert page.inner_text("#panic-state") == "Not locked."
+        assert not page.is_visible("#panic-receipt")  # no panic yet
 
         dialogs = []
         page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.accept()))
@@ -45,9 +46,13 @@ def test_the_panic_button_flattens_the_account_and_the_reset_button_lifts_the_lo
         assert page.inner_text("#panic-state").startswith("LOCKED since")
         assert "browser drill" in page.inner_text("#panic-state")
         assert sim.state()["positions"] == [] and open_orders_on_exchange(sim) == []
+        receipt = page.inner_text("#panic-receipt-summary")  # the receipt, from the journal
+        assert "UTC by dashboard:owner (browser drill) · FLAT, verified on the exchange · " in receipt
+        assert "closed BTCUSDT, ETHUSDT · left no position" in receipt and " orders cancelled" in receipt
         page.screenshot(path=str(tmp_path / "panic.png"))
 
         page.click("#panic-reset-button")
         page.wait_for_selector("#messages >> text=Panic lock lifted")
         assert page.inner_text("#panic-state") == "Not locked."
         assert page.locator("#panic-reset-button").count() == 0
+        assert "browser drill" in page.inner_text("#panic-receipt-summary")  # the last receipt stays

@@ -309,6 +309,15 @@
     }, "No skips since the engine started.", 2);
   }
 
+  function renderPanicReceipt(receipt) {
+    setHidden("panic-receipt", !receipt);
+    if (!receipt) return;
+    setText("panic-receipt-summary", receipt.summary);
+    $("panic-receipt-summary").className = receipt.flat ? "" : "down";
+    setText("panic-receipt-errors", receipt.errors);
+    setHidden("panic-receipt-errors", !receipt.errors);
+  }
+
   function renderSnapshot(snapshot) {
     setText("redis-error", snapshot.redis_error);
     setHidden("redis-error", !snapshot.redis_error);
@@ -320,6 +329,7 @@
     renderLock(snapshot.lock);
     renderHealth(snapshot.health);
     renderEngine(snapshot.engine);
+    renderPanicReceipt(snapshot.panic_receipt);
     charts.equitySample(snapshot.equity_sample, snapshot.daily);
   }
 
