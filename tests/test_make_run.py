@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -99,3 +100,31 @@ def test_the_launcher_brings_every_process_up_and_ctrl_c_stops_them(tmp_path, re
     assert f"CONTROL_API_TOKEN={token}" in output, "the new token is printed once"
     for name in ("web", "engine", "worker", "beat", "sim"):
         assert f"{name}.1 stopped" in output, output[-3000:]
+
+
+def test_a_taken_port_stops_the_launcher_before_anything_starts_and_names_the_variable(tmp_path):
+    tree = tmp_path / "controlpanel"
+    shutil.copytree(REPO, tree, ignore=COPY_IGNORE)
+    sim_port = free_port()
+    with socket.socket() as squatter:  # another program on the web port
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        web_port = squatter.getsockname()[1]
+        env = {key: value for key, value in os.environ.items() if not key.startswith(("EXCHANGE_", "REDIS_"))}
+        env.update(
+            {"WEB_PORT": str(web_port), "SIM_PORT": str(sim_port), "REDIS_URL": "redis://127.0.0.1:1/0"}
+        )
+        started = time.monotonic()
+        result = subprocess.run(
+            [sys.executable, "-m", "controlpanel.launcher"],
+            cwd=tree,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode == 1 and time.monotonic() - started < 30
+    assert f"WEB_PORT: port {web_port} on 127.0.0.1 is in use" in result.stderr
+    assert f"WEB_PORT={web_port + 10} make run" in result.stderr
+    assert "SIM_PORT" not in result.stderr  # that one is free
+    assert "Dashboard:" not in result.stderr and not (tree / "var" / "celerybeat-schedule").exists()
