@@ -143,3 +143,18 @@ def test_a_stale_or_missing_account_says_so(redis_db):
     text = status_text(now=now)
     assert ", STALE (45 s old)" in text
     assert "Positions: none" in text and "Today: no record yet (target +10 %, stop -5 %)" in text
+
+
+def test_engine_figures_of_another_run_are_marked_not_current(redis_db, settings):
+    import time
+
+    settings.EXCHANGE_MODE = "demo"
+    stats = {"ready": True, "coins": 2, "entries_sent": 5, "skips": {}, "positions": 1, "im_pct": "3"}
+    stats |= {"run_id": "a1b2", "mode": "sim", "phase": "running", "at_ms": time.time_ns() // 1_000_000}
+    redis_db.set(keys.ENGINE_STATS, json.dumps(stats))
+    lines = status_text().splitlines()
+    engine = lines.index("Engine: ready, 2 coins, 5 entries sent, 0 skips, 1 positions, IM 3.00%")
+    assert lines[engine + 1] == "  NOT CURRENT: figures of a sim run; this system runs in demo mode"
+
+    settings.EXCHANGE_MODE = "sim"
+    assert "NOT CURRENT" not in status_text()
