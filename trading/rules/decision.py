@@ -19,7 +19,9 @@ timestamp of the liquidation. Both are UTC ms; NTP keeps the two within tens of 
 far inside the 2 s default, and a venue clock ahead of ours gives a negative age,
 which is never stale. After a feed stall the frames queued in the socket arrive in
 a burst, each older than the coin's ``max_event_age_ms``: they are skipped as
-``stale_event`` instead of trading on a price that moved since.
+``stale_event`` instead of trading on a price that moved since. In ``sim`` mode the
+simulator's replay at speed 1 runs on the wall clock too (docs/simulator.md); replays
+at higher speeds stamp times ahead of ours, so nothing is stale there.
 """
 
 from __future__ import annotations
