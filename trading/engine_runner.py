@@ -134,7 +134,7 @@ class EngineRunner:
             "liquidation_feed": endpoints.liquidation_feed if endpoints else None,
             "started_ms": time.time_ns() // 1_000_000,
         }
-        self.phase = "starting"  # starting -> waiting_for_venue -> running -> stopped
+        self.phase = "starting"  # starting -> [waiting_for_venue] -> preparing -> running -> stopped
 
     @classmethod
     def from_settings(cls, **options) -> EngineRunner:
@@ -211,6 +211,8 @@ class EngineRunner:
         await self.publish_stats()
         if not await self._prepare_gateway(stop):
             return False
+        self.phase = "preparing"  # the venue answers: config, account, VWAP history
+        await self.publish_stats()
         instruments = self.gateway.instruments.all()
         self.engine.set_instruments(instruments)
         await asyncio.to_thread(_db, instruments_store, instruments)
