@@ -83,6 +83,9 @@ def build_world(five_lines: list[str]):
             stop_loss_pct=Decimal("0.8"),
             vwap_window_minutes=60,
             entry_cooldown_seconds=60,
+            # The recordings are days older than NOW_MS: the age check runs on every event
+            # (one comparison) and passes, so each still goes the whole way to an Entry.
+            max_event_age_ms=10**13,
         )
         instruments[symbol] = Instrument(
             symbol=symbol,

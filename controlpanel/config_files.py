@@ -4,7 +4,7 @@ Formats (documented in docs/config-files.md):
 - coins.json: a list of coin objects (`symbol` as BTC or BTCUSDT, leverage,
   take_profit_percent, stop_loss_percent, long_vwap_offset, short_vwap_offset,
   lick_value, order_size_usdt | order_size_percent_balance, optional enabled,
-  vwap_window_minutes, entry_cooldown_seconds). Unknown fields are reported and ignored.
+  vwap_window_minutes, entry_cooldown_seconds, max_event_age_ms). Unknown fields are reported and ignored.
 - settings.json: {"risk_management": {...}, "portfolio": {...}}.
 - allowlist_updated.json: a list of symbols, or {"symbols": [...]}.
 
@@ -41,6 +41,7 @@ COIN_FIELDS = {
     "stop_loss_percent": "stop_loss_pct",
     "vwap_window_minutes": "vwap_window_minutes",
     "entry_cooldown_seconds": "entry_cooldown_seconds",
+    "max_event_age_ms": "max_event_age_ms",  # optional: older files import with the default
 }
 COIN_REQUIRED = (
     "symbol",

@@ -255,6 +255,63 @@ def panic_receipt_view(receipt: dict | None) -> dict | None:
     return {"flat": receipt["flat"], "summary": " · ".join(parts), "errors": "; ".join(receipt["errors"])}
 
 
+# -- latency and the engine's run (helper C) ------------------------------------------------
+
+LATENCY_LABELS = (
+    ("event_age_ms", "event age", "ms"),
+    ("decide_us", "decision", "µs"),
+    ("ack_ms", "ack", "ms"),
+)
+
+
+def _figure_text(value, unit: str) -> str:
+    if value is None:
+        return "–"
+    return f"{value:,.0f} {unit}" if abs(value) >= 100 else f"{value:g} {unit}"
+
+
+def latency_text(figures: dict) -> str:
+    """``event age 35 ms · decision 41.2 µs · ack 12.3 ms`` from a row's figures ("" when none)."""
+    parts = [
+        f"{label} {_figure_text(figures[name], unit)}"
+        for name, label, unit in LATENCY_LABELS
+        if figures.get(name) is not None
+    ]
+    return " · ".join(parts)
+
+
+def decision_latency(decision: Decision) -> dict:
+    """An engine row's latency figures (entries carry all three, skips the event age)."""
+    details = decision.details or {}
+    figures = {name: details.get(name) for name, _, _ in LATENCY_LABELS}
+    return {**figures, "latency_text": latency_text(figures)}
+
+
+def engine_run_view(status: StatusSnapshot) -> dict:
+    """Which run the engine's figures are from, whether they are current, and the latency
+    p50/p99 of the last hour. Figures of another run stay visible but are marked not current."""
+    stats = status.engine or {}
+    started_ms = stats.get("started_ms")
+    latency = stats.get("latency") or {}
+    return {
+        "current": status.engine_current,
+        "problem": status.engine_problem if stats else "",
+        "mode": stats.get("mode") or "",
+        "phase": stats.get("phase") or "",
+        "run_id": stats.get("run_id") or "",
+        "started_text": utc_text(datetime.fromtimestamp(started_ms / 1000, tz=UTC)) if started_ms else "",
+        "latency": [
+            {
+                "figure": label,
+                "count": (latency.get(name) or {}).get("count", 0),
+                "p50_text": _figure_text((latency.get(name) or {}).get("p50"), unit),
+                "p99_text": _figure_text((latency.get(name) or {}).get("p99"), unit),
+            }
+            for name, label, unit in LATENCY_LABELS
+        ],
+    }
+
+
 def decision_row(decision: Decision) -> dict:
     return {
         "id": decision.id,
@@ -266,6 +323,7 @@ def decision_row(decision: Decision) -> dict:
         "outcome": decision.outcome,
         "reason_code": decision.reason_code,
         "order_link_id": decision.order_link_id,
+        **decision_latency(decision),
     }
 
 
@@ -348,7 +406,7 @@ def dashboard_snapshot(*, now: datetime, reads: RedisReads | None = None) -> dic
         "lock": lock_view(state=status.switches, now=now),
         "health": health_view(status),
         "exchange_problem": status.exchange.problem if status.exchange and status.exchange.failing else "",
-        "engine": engine_view(status.engine),
+        "engine": {**engine_view(status.engine), **engine_run_view(status)},
         "panic_receipt": panic_receipt_view(panic_receipt_last()),
         "equity_sample": _sample(reads.latest_sample) if reads.latest_sample else None,
     }

@@ -29,6 +29,9 @@ logger = logging.getLogger(__name__)
 
 # The worker publishes the account every 2 s: older than this, readers say it is stale.
 ACCOUNT_STALE_S = 10.0
+# The engine publishes its figures every 0.5 s, and at each try while the venue does not
+# answer (a try may take a gateway timeout, 10 s): older than this, they are not current.
+ENGINE_STATS_STALE_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,15 @@ class StatusSnapshot:
         return "no snapshot yet (is the worker running?)"
 
     @property
+    def engine_problem(self) -> str:
+        """Why the engine's figures are not the running engine's own ("" when they are)."""
+        return engine_stats_problem(self.engine, exchange_mode=self.exchange_mode, now=self.at)
+
+    @property
+    def engine_current(self) -> bool:
+        return bool(self.engine) and not self.engine_problem
+
+    @property
     def healthy(self) -> bool | None:
         """Every required process alive (None: unknown, Redis is down)."""
         if self.health is None:
@@ -78,6 +90,26 @@ def snapshot_age_s(snapshot: dict | None, *, now: datetime) -> float | None:
     if not snapshot or "at_ms" not in snapshot:
         return None
     return max(0.0, now.timestamp() - snapshot["at_ms"] / 1000)
+
+
+def engine_stats_problem(stats: dict | None, *, exchange_mode: str, now: datetime) -> str:
+    """Why published engine figures are not current: none yet, another mode's run (the
+    figures carry the mode they were measured in), a stopped engine, or no update lately."""
+    if not stats:
+        return "no figures from the engine yet"
+    mode = stats.get("mode")
+    if mode is None:
+        return "figures of an earlier engine version (no run id)"
+    if mode != exchange_mode:
+        return f"figures of a {mode} run; this system runs in {exchange_mode} mode"
+    if stats.get("phase") == "stopped":
+        return "the engine stopped"
+    age_s = snapshot_age_s(stats, now=now)
+    if age_s is None or age_s > ENGINE_STATS_STALE_S:
+        return "no update for {} (is the engine running?)".format(
+            "a while" if age_s is None else f"{age_s:.0f} s"
+        )
+    return ""
 
 
 def json_or_none(raw: str | None):

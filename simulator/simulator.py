@@ -446,24 +446,35 @@ class Simulator:
             current_minute += MINUTE_MS
         offset = current_minute - data.start_ms
         self.replay_offset_ms = offset
-        self.clock.run_at(current_minute, speed if speed else 0.0)
+        # At speed 1 the market clock is the wall clock, like a real venue's: the part of
+        # the first minute already past is played at once, then the replay runs in step with
+        # the wall clock. Consumers compare event times with their own clock (the engine
+        # skips liquidations older than a coin's max_event_age_ms), and a clock restarted
+        # at the minute's start would lag ours by up to a minute. At other speeds market
+        # time cannot be wall time.
+        catch_up_until = now if speed == 1 and current_minute < now else None
+        self.clock.run_at(current_minute, 0.0 if catch_up_until is not None or not speed else speed)
         try:
             emitted_since_yield = 0
             for event in data.timeline():
                 at = event.time_ms + offset
-                if speed:
+                if catch_up_until is not None and at > catch_up_until:
+                    self.clock.run_at(max(wall_ms(), self.clock.now_ms()), 1.0)
+                    catch_up_until = None
+                jumping = catch_up_until is not None or not speed
+                if jumping:
+                    self.clock.jump_to(at)
+                else:
                     delay = (at - self.clock.now_ms()) / 1000 / speed
                     if delay > 0:
                         await asyncio.sleep(delay)
-                else:
-                    self.clock.jump_to(at)
                 if isinstance(event, PricePoint):
                     self.trade(event.symbol, event.price, event.size, event.side)
                 else:
                     self.liquidation(_rebased(event, offset))
                     self.replay_emitted += 1
                 emitted_since_yield += 1
-                if not speed and emitted_since_yield >= 20:
+                if jumping and emitted_since_yield >= 20:
                     # Let the websocket writers drain between bursts.
                     emitted_since_yield = 0
                     await asyncio.sleep(0)

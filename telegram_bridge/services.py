@@ -191,6 +191,8 @@ def status_text(*, now: datetime | None = None) -> str:
     lines += _account_lines(status)
     lines += _health_lines(status)
     lines.append(_engine_line(status))
+    if status.engine and not status.engine_current:
+        lines.append(f"  NOT CURRENT: {status.engine_problem}")
     lines += _journal_lines()
     return "\n".join(lines)
 

@@ -153,6 +153,10 @@ def test_import_without_replace_keeps_what_the_files_do_not_mention():
         ({"settings": {"risk_management": {"equity_usdt": True}}}, "equity_usdt: expected a number"),
         ({"allowlist": {"coins": ["BTC"]}}, "allowlist_updated.json: expected a list of symbols"),
         ({"allowlist": ["BTC", 7]}, "allowlist_updated.json symbols entry 2: expected a symbol, got 7"),
+        (
+            {"coins": [dict(LEGACY_COINS[1], max_event_age_ms=50)]},
+            "coins.json entry 1 (SOLUSDT): max_event_age_ms: Ensure this value is greater than or equal",
+        ),
     ],
 )
 def test_an_invalid_file_imports_nothing_and_names_the_entry_and_field(documents, message):
@@ -188,3 +192,14 @@ def test_the_demo_configuration_loads_only_into_an_empty_database():
     Coin.objects.filter(symbol="BTCUSDT").update(leverage=3)
     call_command("load_demo_config")
     assert Coin.objects.get(symbol="BTCUSDT").leverage == 3
+
+
+@pytest.mark.django_db
+def test_max_event_age_ms_is_optional_in_coins_json_and_round_trips():
+    config_import(coins=LEGACY_COINS)  # files from before the setting: the default
+    assert set(Coin.objects.values_list("max_event_age_ms", flat=True)) == {2000}
+    config_import(coins=[dict(LEGACY_COINS[1], max_event_age_ms=1500)])
+    assert Coin.objects.get(symbol="SOLUSDT").max_event_age_ms == 1500
+    assert Coin.objects.get(symbol="BTCUSDT").max_event_age_ms == 2000
+    exported = {entry["symbol"]: entry for entry in config_export()["coins.json"]}
+    assert (exported["SOLUSDT"]["max_event_age_ms"], exported["BTCUSDT"]["max_event_age_ms"]) == (1500, 2000)

@@ -40,6 +40,7 @@ FORM_FIELD = {
     "stop_loss_percent": "stop_loss_pct",
     "vwap_window_minutes": "vwap_window_minutes",
     "entry_cooldown_seconds": "entry_cooldown_seconds",
+    "max_event_age_ms": "max_event_age_ms",
 }
 
 # (change to the good entry, the form field that must carry the error, words of the message)
@@ -61,6 +62,8 @@ BAD_COINS = [
     ({"stop_loss_percent": 3, "leverage": 50}, "stop_loss_pct", "beyond liquidation"),
     ({"vwap_window_minutes": 0}, "vwap_window_minutes", "greater than or equal to 1"),
     ({"vwap_window_minutes": 1441}, "vwap_window_minutes", "less than or equal to 1440"),
+    ({"max_event_age_ms": 99}, "max_event_age_ms", "greater than or equal to 100"),
+    ({"max_event_age_ms": 60_001}, "max_event_age_ms", "less than or equal to 60000"),
 ]
 
 
@@ -75,7 +78,7 @@ def coin_entry(**changes):
 
 
 def admin_form_data(entry):
-    data = {}
+    data = {"max_event_age_ms": "2000"}  # the admin form shows the default filled in
     for key, value in entry.items():
         if key == "enabled":
             if value:

@@ -33,6 +33,7 @@ class CoinAdmin(admin.ModelAdmin):
                     "min_liquidation_usdt",
                     "vwap_window_minutes",
                     "entry_cooldown_seconds",
+                    "max_event_age_ms",
                 )
             },
         ),

@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
+import logging
+
 from django.utils import timezone
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, viewsets
 from rest_framework.decorators import api_view
 from rest_framework.response import Response
 
 from core.status import status_snapshot
 from trading.models import Coin, Decision
-from trading.serializers import CoinSerializer, DecisionSerializer, HaltSerializer, TradingStateSerializer
+from trading.selectors import liquidations_recent
+from trading.serializers import (
+    CoinSerializer,
+    DecisionSerializer,
+    HaltSerializer,
+    LiquidationSerializer,
+    TradingStateSerializer,
+)
 from trading.services import trading_halt, trading_resume
+
+logger = logging.getLogger(__name__)
 
 
 class CoinViewSet(viewsets.ModelViewSet):
@@ -36,6 +47,22 @@ class DecisionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         return queryset[:500]
 
 
+@extend_schema(
+    responses={200: LiquidationSerializer(many=True), 503: None},
+    parameters=[OpenApiParameter("symbol", str, description="Only this symbol, e.g. BTCUSDT.")],
+)
+@api_view(["GET"])
+def liquidations(request):
+    """The engine's recent liquidations on configured coins (the last 50 it saw), newest first,
+    each with the venue's time, its age when decided, and the entry or the skip reason."""
+    try:
+        rows = liquidations_recent(symbol=request.query_params.get("symbol", "").upper())
+    except Exception as error:  # Redis down: say so rather than answer an empty list
+        logger.warning("liquidations_redis_unavailable error=%s", type(error).__name__)
+        return Response({"detail": f"redis unavailable ({type(error).__name__})"}, status=503)
+    return Response(LiquidationSerializer(rows, many=True).data)
+
+
 def _by(request) -> str:
     user = request.user
     return f"api:{user}" if user else "api"
@@ -48,6 +75,9 @@ def trading_state(request):
     status = status_snapshot()
     body = TradingStateSerializer(status.switches, context={"now": status.at}).data
     body["engine"] = status.engine  # None when the engine has not written any, or Redis is down
+    # Figures of another run (another mode, a stopped engine) are shown, but not as current.
+    body["engine_current"] = status.engine_current
+    body["engine_problem"] = status.engine_problem
     return Response(body)
 
 

@@ -34,6 +34,7 @@ from trading.bybit.parsing import parse_order, parse_position, parse_wallet
 from trading.errors import GatewayError, OrderOutcomeUnknown
 from trading.events import LiquidationEvent
 from trading.rules.decision import AccountSnapshot, CoinRule, Entry, SkipReason, decide
+from trading.rules.latency import LatencyWindow
 from trading.rules.vwap import Candle, MarketState
 from trading.selectors import EngineConfig, RiskLevels, TradingFlags
 
@@ -48,6 +49,11 @@ UNJOURNALED_SKIPS = frozenset({SkipReason.NOT_CONFIGURED})
 PENDING_ENTRY_MS = 30_000
 # The dashboard's "recent liquidations": this many of the last seen on configured symbols.
 RECENT_LIQUIDATIONS = 50
+# Per entry: the liquidation's age when its frame reached us (venue event time to
+# receipt, ms), our decision time (receipt to the order handed to its thread, us) and
+# the exchange's answer (order handed over to the answer, ms). Journaled with the entry
+# and summarised (p50/p99, last hour) in the engine's figures.
+LATENCY_FIGURES = ("event_age_ms", "decide_us", "ack_ms")
 
 
 def wall_clock_ms() -> int:
@@ -140,6 +146,7 @@ class LiquidationEngine:
         # the feed. Several threads, so one slow order doesn't hold up another symbol.
         self.order_executor = ThreadPoolExecutor(max_workers=order_threads, thread_name_prefix="order")
         self.frame_received_ns = lambda: 0  # set by the runner to the liquidation feed's clock
+        self.latency = {name: LatencyWindow() for name in LATENCY_FIGURES}
 
     # -- the hot path --------------------------------------------------------
 
@@ -190,6 +197,7 @@ class LiquidationEngine:
                     {
                         "event_id": event.event_id,
                         "liquidation_notional": str(event.notional),
+                        "event_age_ms": received_ns // 1_000_000 - event.event_time,
                         "price": None if result.price is None else str(result.price),
                         "vwap": None if result.vwap is None else str(result.vwap),
                     },
@@ -214,6 +222,11 @@ class LiquidationEngine:
         """Back on the loop once the exchange answered: journal the outcome."""
         self.orders_in_flight -= 1
         answered_ns = time.time_ns()
+        latency = {
+            "event_age_ms": received_ns // 1_000_000 - event.event_time,
+            "decide_us": round((decided_ns - received_ns) / 1000, 1),
+            "ack_ms": round((answered_ns - decided_ns) / 1e6, 3),
+        }
         details = {
             "event_id": event.event_id,
             "liquidation_notional": str(event.notional),
@@ -229,8 +242,7 @@ class LiquidationEngine:
             "leverage": entry.leverage,
             "margin_usdt": str(entry.margin_usdt),
             "frame_ns": received_ns,  # wall clock when the liquidation frame arrived
-            "decide_us": round((decided_ns - received_ns) / 1000, 1),
-            "exchange_ms": round((answered_ns - decided_ns) / 1e6, 3),
+            **latency,
         }
         error = done.exception()
         if error is None:
@@ -254,9 +266,14 @@ class LiquidationEngine:
                 reason,
                 details["error_code"],
             )
+        at_ms = self.clock_ms()
+        if outcome == "taken":
+            # Acknowledged entries only: a timeout's 10 s is not an exchange answer time.
+            for name, value in latency.items():
+                self.latency[name].add(at_ms, value)
         self.journal.append(
             PendingJournal(
-                self.clock_ms(),
+                at_ms,
                 entry.symbol,
                 _action_for(event),
                 outcome,
@@ -362,6 +379,7 @@ class LiquidationEngine:
         return pending
 
     def stats(self) -> dict[str, Any]:
+        now_ms = self.clock_ms()
         return {
             "ready": self.snapshot is not None,
             "coins": len(self.coins),
@@ -370,6 +388,8 @@ class LiquidationEngine:
             "skips": dict(self.skip_counts),
             "positions": len(self.account.positions),
             "im_pct": None if self.account.im_pct is None else str(self.account.im_pct),
+            # p50/p99 of each figure over the last hour, and how many entries they cover.
+            "latency": {name: window.summary(now_ms) for name, window in self.latency.items()},
         }
 
 

@@ -16,6 +16,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
+import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -26,7 +28,13 @@ from django.db import close_old_connections
 from core import keys
 from trading import feeds
 from trading.bybit import BybitGateway, ExchangeMode
-from trading.engine import RECENT_LIQUIDATIONS, AccountView, LiquidationEngine, journal_rows
+from trading.engine import (
+    LATENCY_FIGURES,
+    RECENT_LIQUIDATIONS,
+    AccountView,
+    LiquidationEngine,
+    journal_rows,
+)
 from trading.errors import GatewayError
 
 logger = logging.getLogger(__name__)
@@ -104,6 +112,7 @@ class EngineRunner:
         config_interval_s: float = 30.0,
         startup_retry_s: float = 2.0,
         feed_options: dict[str, Any] | None = None,
+        mode: str | None = None,
     ) -> None:
         self.gateway = gateway
         self.endpoints = endpoints
@@ -117,6 +126,15 @@ class EngineRunner:
         self._feeds: list[feeds.WebsocketFeed] = []
         self._market_connects = 0
         self._last_liquidation_published = None  # the newest recent_liquidations entry already published
+        # Who measured the published figures: readers compare the mode with their own and
+        # the run id across reads, and never show another run's figures as current.
+        self.run_info = {
+            "run_id": uuid.uuid4().hex[:12],
+            "mode": mode or settings.EXCHANGE_MODE,
+            "liquidation_feed": endpoints.liquidation_feed if endpoints else None,
+            "started_ms": time.time_ns() // 1_000_000,
+        }
+        self.phase = "starting"  # starting -> [waiting_for_venue] -> preparing -> running -> stopped
 
     @classmethod
     def from_settings(cls, **options) -> EngineRunner:
@@ -132,6 +150,8 @@ class EngineRunner:
                 return True
             except GatewayError as error:
                 attempt += 1
+                self.phase = "waiting_for_venue"
+                await self.publish_stats()
                 if attempt == 1 or attempt % 30 == 0:
                     logger.warning(
                         "engine_venue_unavailable attempt=%d error=%s code=%s",
@@ -186,8 +206,13 @@ class EngineRunner:
         from trading.services import instruments_store
 
         self.engine = LiquidationEngine(gateway=self.gateway, loop=asyncio.get_running_loop())
+        # Replace the last run's figures at once: until this run publishes, a reader would
+        # take them (ready, another mode's counts) for ours.
+        await self.publish_stats()
         if not await self._prepare_gateway(stop):
             return False
+        self.phase = "preparing"  # the venue answers: config, account, VWAP history
+        await self.publish_stats()
         instruments = self.gateway.instruments.all()
         self.engine.set_instruments(instruments)
         await asyncio.to_thread(_db, instruments_store, instruments)
@@ -339,14 +364,32 @@ class EngineRunner:
 
         pending = self.engine.take_journal()
         liquidations = self._take_new_liquidations()
-        stats = json.dumps(self.engine.stats())
+        stats = self.stats()
         if pending:
             await asyncio.to_thread(_db, decisions_record, journal_rows(pending))
             await self._push_to_dashboard(pending)
-        await asyncio.to_thread(redis_client().set, keys.ENGINE_STATS, stats)
+        await asyncio.to_thread(redis_client().set, keys.ENGINE_STATS, json.dumps(stats))
         if liquidations:
             await asyncio.to_thread(_liquidations_store, liquidations)
             await self._group_send({"type": "liquidations", "liquidations": liquidations})
+
+    def stats(self) -> dict[str, Any]:
+        """The engine's figures with this run's identity, its phase and when they were taken."""
+        return {
+            **self.engine.stats(),
+            **self.run_info,
+            "phase": self.phase,
+            "at_ms": time.time_ns() // 1_000_000,
+        }
+
+    async def publish_stats(self) -> None:
+        """The figures alone, outside the journal flush (start-up, waiting for the venue)."""
+        from core.redis_client import redis_client
+
+        try:
+            await asyncio.to_thread(redis_client().set, keys.ENGINE_STATS, json.dumps(self.stats()))
+        except Exception as error:  # Redis down: the next flush publishes them
+            logger.warning("engine_stats_publish_failed error=%s", type(error).__name__)
 
     def _take_new_liquidations(self) -> list[dict]:
         """The engine's recent liquidations not yet published, oldest first, as dashboard rows.
@@ -373,6 +416,7 @@ class EngineRunner:
                 "outcome": p.outcome,
                 "reason_code": p.reason_code,
                 "order_link_id": p.order_link_id,
+                **{name: p.details[name] for name in LATENCY_FIGURES if name in p.details},
             }
             for p in pending
         ]
@@ -390,6 +434,8 @@ class EngineRunner:
 
     async def run(self, stop: asyncio.Event) -> None:
         if not await self.start(stop):
+            self.phase = "stopped"  # stopped before the venue answered: say so, not "waiting"
+            await self.publish_stats()
             return
         self._feeds = self._make_feeds()
         tasks = [asyncio.create_task(feed.run(), name=f"feed-{feed.name}") for feed in self._feeds]
@@ -400,10 +446,12 @@ class EngineRunner:
             asyncio.create_task(self._every(self.journal_interval_s, stop, self.flush_journal, "journal")),
             asyncio.create_task(self._every(3600, stop, self._refresh_instruments, "instruments")),
         ]
+        self.phase = "running"
         self.ready.set()
         try:
             await stop.wait()
         finally:
+            self.phase = "stopped"
             for feed in self._feeds:
                 feed.stop()
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -420,6 +468,7 @@ def liquidation_row(seen_ms: int, event, result) -> dict:
     return {
         "at_ms": seen_ms,
         "event_ms": event.event_time,
+        "event_age_ms": seen_ms - event.event_time,  # when the engine decided; see decide()'s clocks
         "symbol": event.symbol,
         "side": event.liquidated_side,
         "price": str(event.price),

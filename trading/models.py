@@ -107,6 +107,15 @@ class Coin(models.Model):
         validators=[MaxValueValidator(86400)],
         help_text="Minimum time between two entries on this symbol.",
     )
+    max_event_age_ms = models.PositiveIntegerField(
+        "maximum event age (ms)",
+        default=2000,
+        validators=[MinValueValidator(100), MaxValueValidator(60_000)],
+        help_text=(
+            "Skip a liquidation older than this when the engine sees it (exchange time to our clock): "
+            "after a feed stall the backlog must not trade on old prices."
+        ),
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

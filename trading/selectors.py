@@ -111,3 +111,18 @@ def trading_state_from_redis(raw: str | None) -> TradingFlags | None:
         return TradingFlags.from_payload(json.loads(raw))
     except (TypeError, ValueError):
         return None
+
+
+def liquidations_recent(*, symbol: str = "") -> list[dict]:
+    """The engine's recent liquidations on configured coins (as it published them to Redis),
+    newest first, with what it made of each. Redis down raises: the API says 503."""
+    raw = redis_client().lrange(keys.ENGINE_LIQUIDATIONS, 0, -1)
+    rows = []
+    for item in reversed(raw):
+        try:
+            row = json.loads(item)
+        except (TypeError, ValueError):
+            continue  # a corrupt row reads as missing
+        if isinstance(row, dict) and (not symbol or row.get("symbol") == symbol):
+            rows.append(row)
+    return rows

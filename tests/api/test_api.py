@@ -159,6 +159,7 @@ def test_every_endpoint_needs_the_token(client):
         "/api/account",
         "/api/positions",
         "/api/orders",
+        "/api/liquidations",
     ):
         assert client.get(path).status_code == 401, path
     assert client.post("/api/trading/halt", {}, content_type="application/json").status_code == 401
@@ -181,6 +182,7 @@ def test_the_openapi_schema_describes_the_api(api):
         "/api/positions",
         "/api/orders",
         "/api/daily-pnl.csv",
+        "/api/liquidations",
     ):
         assert path in paths, sorted(paths)
 

@@ -48,6 +48,7 @@ def test_each_flush_takes_only_the_liquidations_it_has_not_published_even_past_t
     assert first[0] == {
         "at_ms": 1000,
         "event_ms": 0,
+        "event_age_ms": 1000,
         "symbol": "BTCUSDT",
         "side": "long",
         "price": "95000",

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from decimal import Decimal
 
 import pytest
 from websockets.asyncio.server import ServerConnection, serve
 
 from tests.support import resources
+from tests.support.engine import EngineThread, events_subscribers, make_runner, wait_for_liquidation_stream
+from tests.support.waiting import wait_until
 
 Script = Callable[[ServerConnection, int], Awaitable[None]]
 
@@ -65,3 +68,39 @@ def five_symbol_lines() -> list[str]:
 def local_server():
     """Factory: ``async with local_server(script) as server: ...``."""
     return LocalServer
+
+
+# -- the engine against the simulator (end-to-end tests) ------------------------------------
+
+
+@pytest.fixture
+def btc_coin(db):
+    from trading.models import Coin
+
+    return Coin.objects.create(
+        symbol="BTCUSDT",
+        enabled=True,
+        long_offset_pct=Decimal("0.5"),
+        short_offset_pct=Decimal("0.5"),
+        min_liquidation_usdt=Decimal("1000"),
+        order_size_usdt=Decimal("100"),
+        leverage=10,
+        take_profit_pct=Decimal("1"),
+        stop_loss_pct=Decimal("2"),
+        vwap_window_minutes=60,
+        entry_cooldown_seconds=0,
+    )
+
+
+@pytest.fixture
+def engine_thread(sim, btc_coin, redis_db):
+    """The engine running against the simulator, listening on every stream and for events."""
+    before = events_subscribers(redis_db)
+    thread = EngineThread(make_runner(sim)).start()
+    wait_for_liquidation_stream(sim, thread)
+    # `ready` is not subscribed either: a config or switch event published before the
+    # engine listens reaches it only at its next periodic reload (2 s).
+    wait_until(lambda: events_subscribers(redis_db) > before, what="the engine to listen for events")
+    yield thread
+    if thread.thread.is_alive():
+        thread.stop()

@@ -30,7 +30,12 @@ D = Decimal
 
 
 def event(
-    side: str = "long", *, symbol: str = "BTCUSDT", price: str = "98000", qty: str = "0.5"
+    side: str = "long",
+    *,
+    symbol: str = "BTCUSDT",
+    price: str = "98000",
+    qty: str = "0.5",
+    event_time: int = NOW - 150,
 ) -> LiquidationEvent:
     return LiquidationEvent(
         symbol=symbol,
@@ -38,10 +43,10 @@ def event(
         price=D(price),
         qty=D(qty),
         notional=D(price) * D(qty),
-        event_time=NOW - 150,
+        event_time=event_time,
         source="binance",
         event_id=make_event_id(
-            source="binance", symbol=symbol, event_time=NOW - 150, liquidated_side=side, qty=qty, price=price
+            source="binance", symbol=symbol, event_time=event_time, liquidated_side=side, qty=qty, price=price
         ),
     )
 
@@ -237,6 +242,7 @@ SKIPS = [
     ),
     ("pm symbol", SkipReason.PM_MANAGED, dict(account=account(pm_symbols=frozenset({"BTCUSDT"})))),
     ("no market", SkipReason.STALE_PRICE, dict(market=None)),
+    ("old event", SkipReason.STALE_EVENT, dict(coin=coin(max_event_age_ms=149))),
     ("no price", SkipReason.STALE_PRICE, dict(market=market(None))),
     ("old price", SkipReason.STALE_PRICE, dict(market=market(price_ms=NOW - 10_001))),
     ("old klines", SkipReason.STALE_PRICE, dict(market=market(candle_ms=NOW - 180_001))),
@@ -333,6 +339,7 @@ def test_every_reason_code_has_a_case():
         (dict(market=market(price_ms=NOW - 10_000)), True),
         (dict(account=account(max_open_positions=2, open_position_symbols=frozenset({"A1USDT"}))), True),
         (dict(account=account(pm_symbols=frozenset({"ETHUSDT"}))), True),
+        (dict(coin=coin(max_event_age_ms=150)), True),  # the event is 150 ms old: at the limit
     ],
 )
 def test_edges_that_still_enter(overrides, taken):
@@ -349,6 +356,7 @@ def test_checks_run_in_the_documented_order():
         SkipReason.DISABLED: ("coin", {"enabled": False}),
         SkipReason.BELOW_SIZE_THRESHOLD: ("coin", {"min_liquidation_usdt": D("1000000")}),
         SkipReason.PM_MANAGED: ("account", {"pm_symbols": frozenset({"BTCUSDT"})}),
+        SkipReason.STALE_EVENT: ("coin", {"max_event_age_ms": 100}),
         SkipReason.STALE_PRICE: ("market", {"price_ms": NOW - 60_000}),
         SkipReason.NO_VWAP: ("market", {"vwap_turnover": None}),
         SkipReason.OFFSET_NOT_MET: ("market", {"last_price": "99999"}),
@@ -408,6 +416,7 @@ def test_coin_rule_from_a_model_row():
         stop_loss_pct=D("1.5"),
         vwap_window_minutes=30,
         entry_cooldown_seconds=120,
+        max_event_age_ms=1500,
     )
     rule = CoinRule.from_model(row)
     assert rule == coin(
@@ -421,12 +430,28 @@ def test_coin_rule_from_a_model_row():
         stop_loss_pct=D("1.5"),
         vwap_window_minutes=30,
         entry_cooldown_seconds=120,
+        max_event_age_ms=1500,
     )
     assert (rule.long_entry_factor, rule.short_entry_factor, rule.cooldown_ms) == (
         D("0.985"),
         D("1.02"),
         120_000,
     )
+
+
+@pytest.mark.parametrize(
+    ("event_time", "max_age_ms", "reason"),
+    [
+        (NOW - 2_000, 2_000, None),  # the default limit, exactly: still news
+        (NOW - 2_001, 2_000, SkipReason.STALE_EVENT),
+        (NOW - 45_000, 2_000, SkipReason.STALE_EVENT),  # a backlog after a feed stall
+        (NOW + 300, 2_000, None),  # the venue's clock a little ahead of ours: age < 0, not stale
+        (NOW - 5_000, 10_000, None),  # a coin that allows older events
+    ],
+)
+def test_a_liquidation_older_than_the_coins_limit_is_skipped_as_stale(event_time, max_age_ms, reason):
+    result = run(event(event_time=event_time), coin=coin(max_event_age_ms=max_age_ms))
+    assert (None if result.taken else result.reason) == reason
 
 
 def test_an_unknown_liquidated_side_is_a_programming_error():
@@ -492,3 +517,20 @@ def test_any_entry_respects_the_instrument_and_the_budget(side, vwap, move_pct, 
     else:
         assert last >= vwap * D("1.01")
         assert result.stop_loss >= last
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    age_ms=st.integers(-10_000, 120_000),
+    max_age_ms=st.integers(100, 60_000),
+    side=st.sampled_from(["long", "short"]),
+)
+def test_an_event_is_stale_exactly_when_older_than_the_limit(age_ms, max_age_ms, side):
+    last = "97000" if side == "long" else "103000"  # beyond the 1 % offset either way
+    result = run(
+        event(side, event_time=NOW - age_ms),
+        coin=coin(max_event_age_ms=max_age_ms),
+        market=market(last),
+    )
+    assert (not result.taken and result.reason == SkipReason.STALE_EVENT) == (age_ms > max_age_ms)
+    assert result.taken == (age_ms <= max_age_ms)

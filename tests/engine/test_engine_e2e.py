@@ -13,58 +13,19 @@ from decimal import Decimal
 
 import pytest
 
-from core.redis_client import events_channel
-from tests.support.engine import EngineThread, make_runner, move_price
+from tests.support.engine import (
+    EngineThread,
+    entry_orders,
+    make_runner,
+    move_price,
+    wait_for_liquidation_stream,
+)
 from tests.support.waiting import wait_until
 from trading.engine_runner import EngineEndpoints
-from trading.models import Coin, Decision
+from trading.models import Decision
 from trading.services import trading_halt, trading_resume
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
-
-
-def wait_for_liquidation_stream(sim, thread: EngineThread) -> None:
-    """`ready` means reconciled, not subscribed: a liquidation injected before the venue has
-    registered the engine's stream connection would be lost, as it would be live."""
-    wait_until(lambda: thread.runner.liquidation_feed.stats.connected, what="the liquidation stream")
-    wait_until(
-        lambda: any("forceOrder" in path and count for path, count in sim.state()["connections"].items()),
-        what="the venue to register the stream",
-    )
-
-
-@pytest.fixture
-def btc_coin(db):
-    return Coin.objects.create(
-        symbol="BTCUSDT",
-        enabled=True,
-        long_offset_pct=Decimal("0.5"),
-        short_offset_pct=Decimal("0.5"),
-        min_liquidation_usdt=Decimal("1000"),
-        order_size_usdt=Decimal("100"),
-        leverage=10,
-        take_profit_pct=Decimal("1"),
-        stop_loss_pct=Decimal("2"),
-        vwap_window_minutes=60,
-        entry_cooldown_seconds=0,
-    )
-
-
-def events_subscribers(redis_db) -> int:
-    return dict(redis_db.pubsub_numsub(events_channel())).get(events_channel(), 0)
-
-
-@pytest.fixture
-def engine_thread(sim, btc_coin, redis_db):
-    before = events_subscribers(redis_db)
-    thread = EngineThread(make_runner(sim)).start()
-    wait_for_liquidation_stream(sim, thread)
-    # `ready` is not subscribed either: a config or switch event published before the
-    # engine listens reaches it only at its next periodic reload (2 s).
-    wait_until(lambda: events_subscribers(redis_db) > before, what="the engine to listen for events")
-    yield thread
-    if thread.thread.is_alive():
-        thread.stop()
 
 
 def _try(action):
@@ -72,12 +33,6 @@ def _try(action):
         return action()
     except AssertionError:
         return None
-
-
-def entry_orders(sim, symbol="BTCUSDT"):
-    return [
-        o for o in sim.state()["orders"] if o["symbol"] == symbol and o["orderLinkId"].startswith("wl-entry")
-    ]
 
 
 def test_a_long_liquidation_below_vwap_opens_exactly_one_long(sim, engine_thread):
@@ -251,9 +206,10 @@ MALFORMED_FRAMES = [
     "",
     "\x00\xff garbage",
 ]
+# A liquidation of now (its time filled in when sent): an older one would be a stale_event.
 GOOD_FRAME = (
-    '{"e":"forceOrder","E":1737996680279,"o":{"s":"BTCUSDT","S":"SELL","o":"LIMIT","f":"IOC",'
-    '"q":"0.5","p":"95000","ap":"95000","X":"FILLED","l":"0.5","z":"0.5","T":1737996680279}}'
+    '{{"e":"forceOrder","E":{now},"o":{{"s":"BTCUSDT","S":"SELL","o":"LIMIT","f":"IOC",'
+    '"q":"0.5","p":"95000","ap":"95000","X":"FILLED","l":"0.5","z":"0.5","T":{now}}}}}'
 )
 
 
@@ -267,7 +223,7 @@ def test_malformed_frames_change_nothing_and_the_next_good_one_trades(sim, btc_c
         for frame in MALFORMED_FRAMES:
             await connection.send(frame)
         await asyncio.to_thread(release.wait, 10)
-        await connection.send(GOOD_FRAME)
+        await connection.send(GOOD_FRAME.format(now=time.time_ns() // 1_000_000))
         sent.set()
         await connection.wait_closed()
 

@@ -125,3 +125,42 @@ def test_the_replay_runs_at_the_speed_factor(tmp_path):
         url = f"ws://127.0.0.1:{sim.port}/market/ws/!forceOrder@arr"
         ((first, second),) = asyncio.run(_listen([url], 2, sim.start_replay))
         assert 1.2 <= second[0] - first[0] <= 2.2  # 30 s of recording at 20x
+
+
+def test_at_speed_1_the_replay_runs_on_the_wall_clock(tmp_path):
+    """Event times compare with the consumer's clock (the engine skips liquidations older
+    than max_event_age_ms): the part of the first minute already past is played at once,
+    then market time is wall time, not up to a minute behind it."""
+    now = int(time.time() * 1000)
+    if now % 60_000 > 50_000:  # keep the test's liquidation inside the minute the replay starts in
+        time.sleep((60_000 - now % 60_000) / 1000 + 0.05)
+        now = int(time.time() * 1000)
+    minute = 1737996300000  # the recording's first minute; the replay rebases it onto this one
+    (tmp_path / "klines").mkdir()
+    (tmp_path / "klines" / "BTCUSDT.csv").write_text(
+        "".join(
+            f"{minute + i * 60_000},100000.0,100100.0,99900.0,100050.0,10.000,{minute + i * 60_000 + 59_999}"
+            ",0,0,0,0,0\n"
+            for i in range(3)
+        )
+    )
+    in_minute = now % 60_000
+    events = [  # one already past when the replay starts, one 2 s ahead
+        {
+            "e": "forceOrder",
+            "E": minute + at,
+            "o": {"s": "BTCUSDT", "S": "SELL", "o": "LIMIT", "f": "IOC", "q": "0.010", "p": "99000.0"}
+            | {"ap": "99950.0", "X": "FILLED", "l": "0.010", "z": "0.010", "T": minute + at},
+        }
+        for at in (max(0, in_minute - 5_000), in_minute + 2_000)
+    ]
+    (tmp_path / "liquidations.jsonl").write_text("".join(json.dumps(event) + "\n" for event in events))
+    with running_simulator(data_dir=tmp_path, speed=1, replay_autostart=False) as sim:
+        url = f"ws://127.0.0.1:{sim.port}/market/ws/!forceOrder@arr"
+        ((past, current),) = asyncio.run(_listen([url], 2, sim.start_replay))
+        received_ms = time.time() * 1000 - (time.monotonic() - current[0]) * 1000
+        state = sim.state()
+    assert abs(state["marketTime"] - state["time"]) < 500  # market time is wall time
+    assert abs(received_ms - current[1]["o"]["T"]) < 500  # its event time is when it was sent
+    assert 1.0 < current[0] - past[0] < 3.0  # the past one came at once, this one 2 s later
+    assert received_ms - past[1]["o"]["T"] > 4_000  # and says how old it is

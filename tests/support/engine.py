@@ -8,6 +8,7 @@ import threading
 import time
 from decimal import Decimal
 
+from core.redis_client import events_channel
 from tests.support.waiting import wait_until
 from trading.bybit import BybitGateway
 from trading.engine_runner import EngineEndpoints, EngineRunner
@@ -76,3 +77,24 @@ def move_price(sim, engine, symbol, price):
         lambda: (m := engine.market.get(symbol)) is not None and m.last_price == Decimal(price),
         what=f"{symbol} price {price} on the engine's ticker stream",
     )
+
+
+def wait_for_liquidation_stream(sim, thread: EngineThread) -> None:
+    """`ready` means reconciled, not subscribed: a liquidation injected before the venue has
+    registered the engine's stream connection would be lost, as it would be live."""
+    wait_until(lambda: thread.runner.liquidation_feed.stats.connected, what="the liquidation stream")
+    wait_until(
+        lambda: any("forceOrder" in path and count for path, count in sim.state()["connections"].items()),
+        what="the venue to register the stream",
+    )
+
+
+def events_subscribers(redis_db) -> int:
+    return dict(redis_db.pubsub_numsub(events_channel())).get(events_channel(), 0)
+
+
+def entry_orders(sim, symbol="BTCUSDT"):
+    """The WL entry orders the simulator received for ``symbol``."""
+    return [
+        o for o in sim.state()["orders"] if o["symbol"] == symbol and o["orderLinkId"].startswith("wl-entry")
+    ]

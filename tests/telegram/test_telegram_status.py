@@ -197,3 +197,18 @@ def test_positions_show_tp_sl_and_liquidation_price_or_say_why_not(redis_db):
     ]
     redis_db.set(keys.ACCOUNT_SNAPSHOT, _account(now - timedelta(seconds=40), positions=[]))
     assert positions_text(now=now) == "No positions (read 40 s ago, STALE)."
+
+
+def test_engine_figures_of_another_run_are_marked_not_current(redis_db, settings):
+    import time
+
+    settings.EXCHANGE_MODE = "demo"
+    stats = {"ready": True, "coins": 2, "entries_sent": 5, "skips": {}, "positions": 1, "im_pct": "3"}
+    stats |= {"run_id": "a1b2", "mode": "sim", "phase": "running", "at_ms": time.time_ns() // 1_000_000}
+    redis_db.set(keys.ENGINE_STATS, json.dumps(stats))
+    lines = status_text().splitlines()
+    engine = lines.index("Engine: ready, 2 coins, 5 entries sent, 0 skips, 1 positions, IM 3.00%")
+    assert lines[engine + 1] == "  NOT CURRENT: figures of a sim run; this system runs in demo mode"
+
+    settings.EXCHANGE_MODE = "sim"
+    assert "NOT CURRENT" not in status_text()

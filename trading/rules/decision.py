@@ -10,9 +10,18 @@ VWAP, we sell the spike (open a SHORT).
 
 Checks run in this order and the first that fails is the one reason reported
 (``SKIP_ORDER`` lists it): the global locks first (nothing else matters while
-trading is locked), then the coin's configuration, the event's size, the market
-data, the account guards, the instrument, and last the order size, which is the
-only check that needs arithmetic on the instrument's filters.
+trading is locked), then the coin's configuration, the event's size and age, the
+market data, the account guards, the instrument, and last the order size, which is
+the only check that needs arithmetic on the instrument's filters.
+
+The event's age is ``now_ms - event.event_time``: our wall clock against the venue's
+timestamp of the liquidation. Both are UTC ms; NTP keeps the two within tens of ms,
+far inside the 2 s default, and a venue clock ahead of ours gives a negative age,
+which is never stale. After a feed stall the frames queued in the socket arrive in
+a burst, each older than the coin's ``max_event_age_ms``: they are skipped as
+``stale_event`` instead of trading on a price that moved since. In ``sim`` mode the
+simulator's replay at speed 1 runs on the wall clock too (docs/simulator.md); replays
+at higher speeds stamp times ahead of ours, so nothing is stale there.
 """
 
 from __future__ import annotations
@@ -43,6 +52,8 @@ DEFAULT_MAX_PRICE_AGE_MS = 10_000
 # Bybit pushes klines every 1-60 s; three minutes without one means the kline
 # stream (and so the VWAP) stopped updating.
 DEFAULT_MAX_CANDLE_AGE_MS = 180_000
+# A liquidation older than this when we decide is a backlog, not news (the coin setting's default).
+DEFAULT_MAX_EVENT_AGE_MS = 2_000
 
 
 class SkipReason(enum.StrEnum):
@@ -55,6 +66,7 @@ class SkipReason(enum.StrEnum):
     DISABLED = "disabled"
     BELOW_SIZE_THRESHOLD = "below_size_threshold"
     PM_MANAGED = "pm_managed"
+    STALE_EVENT = "stale_event"  # the liquidation is older than the coin's max_event_age_ms
     STALE_PRICE = "stale_price"  # no Bybit price / klines, or too old
     NO_VWAP = "no_vwap"  # the coin's VWAP window holds no traded volume yet
     OFFSET_NOT_MET = "offset_not_met"
@@ -97,6 +109,7 @@ class CoinRule:
     stop_loss_pct: Decimal
     vwap_window_minutes: int
     entry_cooldown_seconds: int
+    max_event_age_ms: int = DEFAULT_MAX_EVENT_AGE_MS
     # Derived once here instead of on every event.
     long_entry_factor: Decimal = field(init=False, repr=False, compare=False)
     short_entry_factor: Decimal = field(init=False, repr=False, compare=False)
@@ -124,6 +137,7 @@ class CoinRule:
             stop_loss_pct=_decimal(coin.stop_loss_pct),
             vwap_window_minutes=int(coin.vwap_window_minutes),
             entry_cooldown_seconds=int(coin.entry_cooldown_seconds),
+            max_event_age_ms=int(coin.max_event_age_ms),
         )
 
 
@@ -279,6 +293,9 @@ class LiquidationLike(Protocol):
     @property
     def event_id(self) -> str: ...
 
+    @property
+    def event_time(self) -> int: ...
+
 
 def decide(
     event: LiquidationLike,
@@ -309,11 +326,14 @@ def decide(
     if not coin.enabled:
         return Skip(SkipReason.DISABLED, symbol, event_id)
 
-    # 3. The liquidation's size.
+    # 3. The liquidation: its size, whose symbol it is, its age.
     if event.notional < coin.min_liquidation_usdt:
         return Skip(SkipReason.BELOW_SIZE_THRESHOLD, symbol, event_id)
     if symbol in account.pm_symbols:
         return Skip(SkipReason.PM_MANAGED, symbol, event_id)
+    # The event's age (see the module docstring for the clocks).
+    if now_ms - event.event_time > coin.max_event_age_ms:
+        return Skip(SkipReason.STALE_EVENT, symbol, event_id)
 
     # 4. Market: a current Bybit price and VWAP, and the offset.
     if market is None:

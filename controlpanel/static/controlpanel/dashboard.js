@@ -140,7 +140,8 @@
     cell(tr, d.action);
     cell(tr, d.outcome, `outcome-${d.outcome}`);
     cell(tr, d.reason_code);
-  }, "No decisions yet.", 6);
+    cell(tr, d.latency_text || latencyText(d), "latency");
+  }, "No decisions yet.", 7);
 
   const liquidations = new RecentRows(liquidationKey, "liquidations-body", (tr, l) => {
     cell(tr, l.time_text || hhmmss(l.at_ms));
@@ -318,6 +319,35 @@
     setHidden("panic-receipt-errors", !receipt.errors);
   }
 
+  // -- the engine's run and latency (helper C) ------------------------------------------
+
+  // The engine's pushes carry raw figures; the server's rows carry latency_text too.
+  function figureText(value, unit) {
+    if (value === null || value === undefined) return "–";
+    return Math.abs(value) >= 100 ? `${Math.round(value).toLocaleString("en-US")} ${unit}` : `${value} ${unit}`;
+  }
+
+  function latencyText(d) {
+    const parts = [];
+    if (d.event_age_ms != null) parts.push(`event age ${figureText(d.event_age_ms, "ms")}`);
+    if (d.decide_us != null) parts.push(`decision ${figureText(d.decide_us, "µs")}`);
+    if (d.ack_ms != null) parts.push(`ack ${figureText(d.ack_ms, "ms")}`);
+    return parts.join(" · ");
+  }
+
+  function renderEngineRun(engine) {
+    setText("engine-run", engine.mode
+      ? `${engine.mode} run ${engine.run_id} since ${engine.started_text} UTC · ${engine.phase}` : "");
+    setText("engine-not-current", engine.problem ? `Not current: ${engine.problem}` : "");
+    setHidden("engine-not-current", !engine.problem);
+    fillBody("engine-latency-body", engine.latency || [], (tr, l) => {
+      cell(tr, l.figure);
+      cell(tr, l.p50_text, "num");
+      cell(tr, l.p99_text, "num");
+      cell(tr, l.count, "num");
+    }, "No figures.", 4);
+  }
+
   function renderSnapshot(snapshot) {
     setText("redis-error", snapshot.redis_error);
     setHidden("redis-error", !snapshot.redis_error);
@@ -330,6 +360,7 @@
     renderHealth(snapshot.health);
     renderEngine(snapshot.engine);
     renderPanicReceipt(snapshot.panic_receipt);
+    renderEngineRun(snapshot.engine);
     charts.equitySample(snapshot.equity_sample, snapshot.daily);
   }
 
