@@ -1,10 +1,10 @@
 """Celery tasks of the risk manager: thin, each calls one step (``risk.tpsl``, ``risk.daily``,
-``risk.im_watch``, ``risk.snapshot``).
+``risk.im_watch``, ``risk.snapshot``, ``risk.closed_pnl``).
 
 The beat (``CELERY_BEAT_SCHEDULE``) runs the daily control and the IM watch every 5 s,
-the TP/SL upkeep every 10 s and the dashboard's account snapshot every 2 s, each with an
-``expires`` of its period: a run that waited longer than that in the queue is dropped,
-the next beat brings a fresh one.
+the TP/SL upkeep every 10 s, the dashboard's account snapshot every 2 s and the closed-PnL
+sync every 30 s, each with an ``expires`` of its period: a run that waited longer than
+that in the queue is dropped, the next beat brings a fresh one.
 
 Only the gateway's ``RetryableError`` (rate limit, timeout, 5xx) is retried, and
 briefly; anything else is a bug or a refusal that a retry would repeat.
@@ -52,3 +52,11 @@ def account_snapshot() -> dict:
     from risk.snapshot import account_snapshot_publish_step
 
     return account_snapshot_publish_step(gateway=worker_gateway(), now=timezone.now()).summary()
+
+
+@shared_task(name="risk.closed_pnl_sync")
+def closed_pnl_sync() -> dict:
+    """Not retried: an exchange error is logged once and the next beat, 30 s later, resumes."""
+    from risk.closed_pnl import closed_pnl_sync_step
+
+    return closed_pnl_sync_step(gateway=worker_gateway(), now=timezone.now()).summary()
