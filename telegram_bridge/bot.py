@@ -25,6 +25,7 @@ logger = logging.getLogger(__name__)
 # The commands Telegram shows in its menu; /help says the same (services.HELP_TEXT).
 COMMANDS = (
     ("status", "mode, switches, equity, PnL today, positions, health, engine"),
+    ("pnl", "realised PnL per strategy: today and the last 7 days"),
     ("kill", "halt every strategy"),
     ("resume", "lift the halt set by /kill"),
     ("close", "panic: lock trading, cancel all orders, close all positions"),
@@ -65,6 +66,7 @@ def application_build() -> Application:
     obeyed = allowed & filters.UpdateType.MESSAGE
     application.add_handler(CommandHandler(["help", "start"], handlers.help_command, filters=obeyed))
     application.add_handler(CommandHandler("status", handlers.status_command, filters=obeyed))
+    application.add_handler(CommandHandler("pnl", handlers.pnl_command, filters=obeyed))
     application.add_handler(CommandHandler("kill", handlers.kill_command, filters=obeyed))
     application.add_handler(CommandHandler("resume", handlers.resume_command, filters=obeyed))
     application.add_handler(CommandHandler("close", handlers.close_command, filters=obeyed))

@@ -88,6 +88,16 @@ async def status_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     await _reply(update, context, text)
 
 
+async def pnl_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    logger.info("telegram_command command=pnl chat_id=%s", update.effective_chat.id)
+    try:
+        text = await _blocking(services.pnl_text)
+    except Exception as error:
+        logger.exception("telegram_command_failed command=pnl chat_id=%s", update.effective_chat.id)
+        text = f"/pnl failed ({type(error).__name__}); see the telegram process log."
+    await _reply(update, context, text)
+
+
 async def kill_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if await _refused_as_stale(update, context, "/kill"):
         return
