@@ -12,7 +12,8 @@ Sync: every row from the newest stored ``closed_at`` minus ``SYNC_OVERLAP`` (a r
 lists a little late is still caught), or ``BACKFILL`` back on the first run, in windows of
 at most 7 days (Bybit's limit per query), following the cursor to the last page. Rows are
 upserted by ``orderId``: a row seen again with the same figures is left alone, so a re-sync
-writes nothing and makes no further exchange call.
+writes nothing and makes no further exchange call. New rows are taken oldest first, at most
+``LOOKUPS_PER_PASS`` per pass; the rest wait for the next pass.
 
 The closing order's ``orderLinkId`` (the one exact way to know who sent it): for each new
 or changed row, the order is read by its ``orderId`` from ``/v5/order/history``
@@ -64,6 +65,9 @@ SYNC_OVERLAP = timedelta(minutes=10)
 BACKFILL = timedelta(days=90)  # as far back as /api/pnl looks
 WINDOW = timedelta(days=7)  # Bybit's longest closed-pnl query
 PAGE_LIMIT = 100  # Bybit's largest page
+# Closing orders read per pass (one order-history call each; Bybit allows 50/s): a first
+# backfill of a busy account takes a few passes rather than one pass longer than the beat.
+LOOKUPS_PER_PASS = 200
 # The journal's strategy words for the owners ClosedPnl knows.
 _JOURNAL_OWNERS = {
     Decision.Strategy.LIQUIDATION: OWNER_PREFIXES["wl"],
@@ -77,6 +81,7 @@ class ClosedPnlSyncResult:
     fetched: int = 0
     created: int = 0
     updated: int = 0
+    deferred: int = 0  # new rows left for the next pass (LOOKUPS_PER_PASS)
     error: str = ""
 
     def summary(self) -> dict:
@@ -85,6 +90,7 @@ class ClosedPnlSyncResult:
             "fetched": self.fetched,
             "created": self.created,
             "updated": self.updated,
+            "deferred": self.deferred,
             "error": self.error,
         }
 
@@ -140,6 +146,8 @@ def closed_pnl_fields(*, gateway: BybitGateway, row: VenueClosedPnl) -> dict:
     """A ``ClosedPnl`` row's fields from Bybit's row and its closing order (one exchange call)."""
     side = closed_side(row.side)
     order = gateway.get_order_by_id(order_id=row.order_id, symbol=row.symbol)
+    # Not found (Bybit keeps filled orders two years, so hardly ever): no orderLinkId, and
+    # the whole of the fees counts as the open fee.
     link_id = order.order_link_id if order is not None else ""
     close_fee = Decimal("0")
     if order is not None:
@@ -177,7 +185,11 @@ def closed_pnl_fields(*, gateway: BybitGateway, row: VenueClosedPnl) -> dict:
 
 
 def closed_pnl_sync_step(
-    *, gateway: BybitGateway, now: datetime, page_limit: int = PAGE_LIMIT
+    *,
+    gateway: BybitGateway,
+    now: datetime,
+    page_limit: int = PAGE_LIMIT,
+    lookups_per_pass: int = LOOKUPS_PER_PASS,
 ) -> ClosedPnlSyncResult:
     """Fetch closed PnL since the newest stored row (minus the overlap), read the closing order
     of each new or changed row, and upsert them by ``orderId``."""
@@ -189,11 +201,14 @@ def closed_pnl_sync_step(
         rows = [row for row in rows if row.order_id and row.updated_at is not None]
         result.fetched = len(rows)
         stored = ClosedPnl.objects.in_bulk([row.order_id for row in rows], field_name="order_id")
-        fresh = {
-            row.order_id: closed_pnl_fields(gateway=gateway, row=row)
-            for row in rows
-            if row.order_id not in stored or not _unchanged(stored[row.order_id], row)
-        }
+        todo = sorted(
+            (row for row in rows if row.order_id not in stored or not _unchanged(stored[row.order_id], row)),
+            key=lambda row: row.updated_at,
+        )
+        # Oldest first and at most LOOKUPS_PER_PASS: the newest stored row is where the next
+        # pass starts, so a long backfill goes on from there instead of skipping anything.
+        result.deferred = max(len(todo) - lookups_per_pass, 0)
+        fresh = {row.order_id: closed_pnl_fields(gateway=gateway, row=row) for row in todo[:lookups_per_pass]}
     except GatewayError as error:
         result.error = f"{type(error).__name__} (code {error.code}): {error.message}"[:300]
         logger.warning("closed_pnl_sync_failed error=%s code=%s", type(error).__name__, error.code)
@@ -209,9 +224,10 @@ def closed_pnl_sync_step(
     result.found_work = bool(fresh)
     if fresh:
         logger.info(
-            "closed_pnl_synced fetched=%d created=%d updated=%d",
+            "closed_pnl_synced fetched=%d created=%d updated=%d deferred=%d",
             result.fetched,
             result.created,
             result.updated,
+            result.deferred,
         )
     return result

@@ -123,10 +123,18 @@ def closed_trades(gateway, sim):
 
 def test_each_close_goes_to_the_strategy_that_owned_the_position(closed_trades):
     result = closed_pnl_sync_step(gateway=closed_trades, now=timezone.now())
-    assert (result.found_work, result.fetched, result.created, result.updated, result.error) == (
+    assert (
+        result.found_work,
+        result.fetched,
+        result.created,
+        result.updated,
+        result.deferred,
+        result.error,
+    ) == (
         True,
         5,
         5,
+        0,
         0,
         "",
     )
@@ -178,6 +186,19 @@ def test_it_follows_the_cursor_through_every_page(closed_trades):
     assert ClosedPnl.objects.count() == 5
 
 
+def test_a_long_backlog_is_read_oldest_first_over_several_passes(closed_trades):
+    first = closed_pnl_sync_step(gateway=closed_trades, now=timezone.now(), lookups_per_pass=2)
+    assert (first.created, first.deferred) == (2, 3)
+    assert sorted(ClosedPnl.objects.values_list("symbol", "closed_qty")) == [
+        ("BTCUSDT", D("0.010")),  # WL's take-profit and PM's risk reduction closed first
+        ("ETHUSDT", D("0.20")),
+    ]
+    second = closed_pnl_sync_step(gateway=closed_trades, now=timezone.now(), lookups_per_pass=2)
+    third = closed_pnl_sync_step(gateway=closed_trades, now=timezone.now(), lookups_per_pass=2)
+    assert [(second.created, second.deferred), (third.created, third.deferred)] == [(2, 1), (1, 0)]
+    assert ClosedPnl.objects.count() == 5
+
+
 def test_a_later_close_is_added_on_the_next_pass(closed_trades, sim):
     closed_pnl_sync_step(gateway=closed_trades, now=timezone.now())
     _entry(
@@ -210,3 +231,13 @@ def test_an_exchange_error_is_one_warning_and_the_task_returns_a_summary(
     assert not ClosedPnl.objects.exists()
     # The next pass picks everything up.
     assert closed_pnl_sync_step(gateway=closed_trades, now=timezone.now()).created == 5
+
+
+def test_the_admin_lists_the_rows_and_edits_none(closed_trades, admin_client):
+    closed_pnl_sync_step(gateway=closed_trades, now=timezone.now())
+    row = ClosedPnl.objects.get(symbol="SOLUSDT")
+    page = admin_client.get("/admin/risk/closedpnl/")
+    assert page.status_code == 200 and "hand-sol-out" in page.content.decode()
+    assert admin_client.get("/admin/risk/closedpnl/add/").status_code == 403
+    response = admin_client.post(f"/admin/risk/closedpnl/{row.pk}/change/", {"strategy": "WL"})
+    assert response.status_code == 403 and ClosedPnl.objects.get(pk=row.pk).strategy == "manual"
