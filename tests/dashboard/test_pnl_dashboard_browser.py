@@ -109,7 +109,7 @@ def test_a_wl_and_a_pm_trade_closed_at_the_simulator_show_per_strategy(
         page.wait_for_function(
             "document.querySelector('#pnl-body tr[data-strategy=WL] td:nth-child(2)').textContent === "
             f"'{wl_text}'",
-            timeout=5000,
+            timeout=15000,  # a push every 0.5 s; generous for a loaded machine
         )
         assert _row(page, "WL")[:3] == ["WL", wl_text, wl_text]
         assert _row(page, "PM")[:3] == ["PM", pm_text, pm_text]
