@@ -11,6 +11,7 @@ Sources:
   worker's account snapshot (equity, IM %, positions, open orders) with its age, so a
   stopped worker shows as a stale snapshot, and process health;
 - daily PnL: today's ``DailyPnL`` row against ``RiskSettings``'s target and stop;
+- realised PnL per strategy: the ``ClosedPnl`` rows the worker syncs from Bybit;
 - the engine's recent liquidations and the equity samples in Redis, its decisions in the journal.
 """
 
@@ -30,6 +31,7 @@ from core.text import decimal_or_none, money_text, pct_text, plain_text, utc_tex
 from panic.selectors import panic_receipt_last
 from risk.models import DailyPnL, RiskSettings
 from risk.rules import day_start, im_action, limit_equities, utc_date
+from risk.selectors import realised_pnl
 from trading.models import Coin, Decision
 
 logger = logging.getLogger(__name__)
@@ -387,6 +389,36 @@ def liquidations_recent(raw: list[str] | None) -> list[dict]:
     ]
 
 
+# -- realised PnL per strategy (risk.closed_pnl; the page's part is static/controlpanel/pnl.js) --
+
+
+def realised_pnl_view(*, now: datetime, days: int = DAILY_HISTORY_DAYS) -> dict:
+    """Realised PnL (net of fees) per strategy: today and the last 30 days as text for the
+    card, and per day for the chart (strings, oldest first, one series per strategy)."""
+    pnl = realised_pnl(now=now, days=days)
+    month = {row["strategy"]: row for row in pnl["last_30_days"]}
+    rows = [
+        {
+            "strategy": row["strategy"],
+            "today_text": money_text(row["pnl"], signed=True),
+            "today_closes": row["closes"],
+            "month_text": money_text(month[row["strategy"]]["pnl"], signed=True),
+            "month_fees_text": money_text(month[row["strategy"]]["fees"]),
+            "month_closes": month[row["strategy"]]["closes"],
+        }
+        for row in pnl["today"]
+    ]
+    dates = sorted({row["date"] for row in pnl["daily"]})
+    series = {strategy: [] for strategy in pnl["strategies"]}
+    for row in pnl["daily"]:  # oldest first, every strategy every day
+        series[row["strategy"]].append(str(row["pnl"]))
+    return {
+        "rows": rows,
+        "dates": [day.isoformat() for day in dates],
+        "series": series,
+    }
+
+
 # -- the two entry points -----------------------------------------------------------------
 
 
@@ -409,6 +441,7 @@ def dashboard_snapshot(*, now: datetime, reads: RedisReads | None = None) -> dic
         "engine": {**engine_view(status.engine), **engine_run_view(status)},
         "panic_receipt": panic_receipt_view(panic_receipt_last()),
         "equity_sample": _sample(reads.latest_sample) if reads.latest_sample else None,
+        "realised_pnl": realised_pnl_view(now=now),
     }
 
 

@@ -211,6 +211,8 @@ CELERY_BEAT_SCHEDULE = {
     "portfolio-trail": {"task": "portfolio.trail", "schedule": 60.0, "options": {"expires": 60.0}},
     # The dashboard's account view (risk.snapshot): the web process never calls the exchange.
     "risk-account-snapshot": {"task": "risk.account_snapshot", "schedule": 2.0, "options": {"expires": 2.0}},
+    # Realised PnL per strategy from Bybit's closed PnL (risk.closed_pnl).
+    "risk-closed-pnl-sync": {"task": "risk.closed_pnl_sync", "schedule": 30.0, "options": {"expires": 30.0}},
 }
 
 LOGGING = {

@@ -5,7 +5,7 @@ from rest_framework.routers import SimpleRouter
 
 from controlpanel import views
 from portfolio.api import AllowlistViewSet, portfolio_settings
-from risk.api import account, daily_pnl, daily_pnl_csv, orders, positions, risk_settings
+from risk.api import account, daily_pnl, daily_pnl_csv, orders, pnl, positions, risk_settings
 from trading.api import (
     CoinViewSet,
     DecisionViewSet,
@@ -35,6 +35,7 @@ urlpatterns = [
     path("api/positions", positions, name="positions"),
     path("api/orders", orders, name="orders"),
     path("api/liquidations", liquidations, name="liquidations"),
+    path("api/pnl", pnl, name="pnl"),
     path("api/", include(router.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),

@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.http import HttpResponse
 
 from core.admin_mixins import ReadOnlyAdmin, SingletonAdmin
-from risk.models import DailyPnL, RiskSettings
+from risk.models import ClosedPnl, DailyPnL, RiskSettings
 from risk.pnl_log import PNL_LOG_COLUMNS, pnl_log_write
 
 
@@ -31,3 +31,23 @@ class DailyPnLAdmin(ReadOnlyAdmin, admin.ModelAdmin):
         response["Content-Disposition"] = 'attachment; filename="pnl_log.csv"'
         pnl_log_write(out=response, rows=queryset)
         return response
+
+
+@admin.register(ClosedPnl)
+class ClosedPnlAdmin(ReadOnlyAdmin, admin.ModelAdmin):
+    list_display = (
+        "closed_at",
+        "strategy",
+        "symbol",
+        "side",
+        "closed_qty",
+        "avg_entry_price",
+        "avg_exit_price",
+        "closed_pnl",
+        "open_fee",
+        "close_fee",
+        "order_link_id",
+    )
+    list_filter = ("strategy", "side")
+    search_fields = ("symbol", "order_id", "order_link_id")
+    date_hierarchy = "closed_at"

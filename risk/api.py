@@ -4,8 +4,9 @@ last read it (the same status snapshot the dashboard and Telegram read)."""
 import io
 
 from django.http import HttpResponse
+from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import renderers, serializers
 from rest_framework.decorators import api_view, renderer_classes
 from rest_framework.response import Response
@@ -15,7 +16,7 @@ from core.serializers import CleanModelSerializer
 from core.status import status_snapshot
 from risk.models import DailyPnL, RiskSettings
 from risk.pnl_log import pnl_log_write
-from risk.selectors import account_summary
+from risk.selectors import PNL_DAYS_DEFAULT, PNL_DAYS_MAX, account_summary, realised_pnl
 
 
 class CsvRenderer(renderers.BaseRenderer):
@@ -159,3 +160,55 @@ def daily_pnl_csv(request):
     response = HttpResponse(out.getvalue(), content_type="text/csv")
     response["Content-Disposition"] = 'attachment; filename="pnl_log.csv"'
     return response
+
+
+# -- realised PnL per strategy (Bybit's closed PnL, synced by the worker) --
+
+
+class PnlQuerySerializer(serializers.Serializer):
+    days = serializers.IntegerField(min_value=1, max_value=PNL_DAYS_MAX, default=PNL_DAYS_DEFAULT)
+
+
+class PnlSumSerializer(serializers.Serializer):
+    strategy = serializers.CharField(help_text="WL, PM, manual, or total.")
+    pnl = serializers.DecimalField(
+        max_digits=24, decimal_places=8, help_text="Realised PnL in USDT, net of fees."
+    )
+    fees = serializers.DecimalField(
+        max_digits=24, decimal_places=8, help_text="The open and close fees in it (and funding)."
+    )
+    closes = serializers.IntegerField(help_text="Closing orders counted.")
+
+
+class PnlDaySerializer(PnlSumSerializer):
+    date = serializers.DateField(help_text="UTC day.")
+
+
+class PnlSerializer(serializers.Serializer):
+    date = serializers.DateField(help_text="Today (UTC).")
+    days = serializers.IntegerField()
+    strategies = serializers.ListField(child=serializers.CharField())
+    today = PnlSumSerializer(many=True)
+    last_7_days = PnlSumSerializer(many=True)
+    last_30_days = PnlSumSerializer(many=True)
+    daily = PnlDaySerializer(many=True, help_text="Every day of the period and strategy, oldest first.")
+
+
+@extend_schema(
+    parameters=[
+        OpenApiParameter(
+            "days",
+            int,
+            description=f"Days of `daily`, today included (1-{PNL_DAYS_MAX}, default {PNL_DAYS_DEFAULT}).",
+        )
+    ],
+    responses=PnlSerializer,
+)
+@api_view(["GET"])
+def pnl(request):
+    """Realised PnL per strategy (WL, PM, manual) and UTC day, from Bybit's closed PnL as the
+    worker last synced it (every 30 s; the web process never calls the exchange): per day,
+    and today's, the last 7 and 30 days' totals. Fees are included in the PnL and shown apart."""
+    query = PnlQuerySerializer(data=request.query_params)
+    query.is_valid(raise_exception=True)
+    return Response(PnlSerializer(realised_pnl(now=timezone.now(), days=query.validated_data["days"])).data)

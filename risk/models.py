@@ -121,3 +121,54 @@ class DailyPnL(models.Model):
     def clean(self):
         if self.baseline_equity is not None and self.baseline_equity <= 0:
             raise ValidationError({"baseline_equity": "Baseline equity must be positive."})
+
+
+class ClosedPnl(models.Model):
+    """One row of Bybit's closed PnL (``/v5/position/closed-pnl``): what one closing order
+    realised, attributed to the strategy that owned the position (``risk.closed_pnl``)."""
+
+    class Strategy(models.TextChoices):
+        WL = "WL", "liquidation engine"
+        PM = "PM", "portfolio momentum"
+        MANUAL = "manual", "manual"
+
+    class Side(models.TextChoices):
+        LONG = "long"
+        SHORT = "short"
+
+    order_id = models.CharField(max_length=64, unique=True, help_text="Bybit's id of the closing order.")
+    symbol = models.CharField(max_length=30, db_index=True)
+    side = models.CharField(
+        max_length=5, choices=Side.choices, help_text="The closed position's side (a Sell closed a long)."
+    )
+    closed_qty = models.DecimalField(max_digits=24, decimal_places=8)
+    avg_entry_price = models.DecimalField(max_digits=24, decimal_places=8)
+    avg_exit_price = models.DecimalField(max_digits=24, decimal_places=8)
+    closed_pnl = models.DecimalField(
+        "closed PnL (USDT)",
+        max_digits=24,
+        decimal_places=8,
+        help_text="Bybit's closedPnl: after the open and the close fee (and funding).",
+    )
+    open_fee = models.DecimalField(
+        max_digits=24,
+        decimal_places=8,
+        help_text="The entry's share of fees: gross PnL - closed PnL - close fee (funding included).",
+    )
+    close_fee = models.DecimalField(
+        max_digits=24, decimal_places=8, help_text="The closing order's fee for the closed quantity."
+    )
+    strategy = models.CharField(max_length=6, choices=Strategy.choices, db_index=True)
+    order_link_id = models.CharField(
+        max_length=36, blank=True, help_text="The closing order's orderLinkId; empty for Bybit's TP/SL."
+    )
+    closed_at = models.DateTimeField(db_index=True, help_text="Bybit's updatedTime of the row.")
+    synced_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-closed_at", "-id"]
+        verbose_name = "closed PnL"
+        verbose_name_plural = "closed PnL"
+
+    def __str__(self):
+        return f"{self.closed_at:%Y-%m-%d %H:%M:%S} {self.strategy} {self.symbol} {self.closed_pnl}"

@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
 
 from trading.rules import Side
+from trading.rules.order_link_id import strategy_of
 from trading.rules.rounding import round_qty, round_stop_loss, round_take_profit
 
 HUNDRED = Decimal("100")
@@ -211,3 +212,89 @@ def tpsl_crossed(*, position_side: Side, wanted: TpSl, last_price: Decimal) -> s
         if tp is not None and tp >= last_price:
             return "take_profit"
     return None
+
+
+# -- realised PnL per strategy (risk.closed_pnl) ------------------------------------------
+
+# The same words as risk.models.ClosedPnl.Strategy (and the dashboard's owners).
+WL, PM, MANUAL = "WL", "PM", "manual"
+PNL_STRATEGIES = (WL, PM, MANUAL)
+# Our orderLinkId prefixes that name a position's owner (risk- and panic- closes do not:
+# they close someone else's position).
+OWNER_PREFIXES = {"wl": WL, "pm": PM}
+# The journal's entry actions per side: the engine opens either way, the portfolio
+# (enter, add) only buys.
+ENTRY_ACTIONS = {"long": ("open_long", "enter", "add"), "short": ("open_short",)}
+FEE_PLACES = Decimal("0.00000001")  # ClosedPnl stores eight decimal places
+
+
+def closed_side(closing_side: Side) -> str:
+    """The side of the position a closing order closed: a Sell closes a long."""
+    return "short" if closing_side is Side.BUY else "long"
+
+
+def close_fee_share(*, order_fee: Decimal, order_qty: Decimal, closed_qty: Decimal) -> Decimal:
+    """The closing order's fee for the quantity it closed (all of it unless the order also
+    opened the other way), to eight places."""
+    if order_qty <= 0:
+        return ZERO
+    if closed_qty >= order_qty:
+        return order_fee
+    return (order_fee * closed_qty / order_qty).quantize(FEE_PLACES, ROUND_HALF_EVEN)
+
+
+def open_fee_of(
+    *, side: str, entry_value: Decimal, exit_value: Decimal, closed_pnl: Decimal, close_fee: Decimal
+) -> Decimal:
+    """What Bybit netted out of closedPnl besides the close fee: the entry's fee share
+    (and any funding). Gross = exit - entry value for a long, entry - exit for a short."""
+    gross = exit_value - entry_value if side == "long" else entry_value - exit_value
+    return gross - closed_pnl - close_fee
+
+
+def closed_pnl_strategy(*, closing_link_id: str, journal_owner: str | None) -> str:
+    """Who realised a close: the closing order's own wl-/pm- prefix; otherwise (Bybit's TP/SL
+    with no orderLinkId, a risk- or panic- close, a close by hand) the owner of the position
+    as the journal has it; else manual."""
+    prefix = strategy_of(closing_link_id)
+    if prefix in OWNER_PREFIXES:
+        return OWNER_PREFIXES[prefix]
+    return journal_owner or MANUAL
+
+
+@dataclass(frozen=True, slots=True)
+class PnlSum:
+    """Realised PnL (net of fees), the fees in it, and how many closes, in USDT."""
+
+    pnl: Decimal = ZERO
+    fees: Decimal = ZERO
+    closes: int = 0
+
+    def plus(self, *, pnl: Decimal, fees: Decimal) -> PnlSum:
+        return PnlSum(pnl=self.pnl + pnl, fees=self.fees + fees, closes=self.closes + 1)
+
+
+def pnl_sums_by_day(
+    closes: list[tuple[date, str, Decimal, Decimal]], *, days: list[date]
+) -> dict[date, dict[str, PnlSum]]:
+    """``(day, strategy, pnl, fees)`` rows summed per day and strategy; every day in ``days``
+    and every strategy of ``PNL_STRATEGIES`` present (zero when nothing closed)."""
+    sums = {day: dict.fromkeys(PNL_STRATEGIES, PnlSum()) for day in days}
+    for day, strategy, pnl, fees in closes:
+        if day in sums and strategy in sums[day]:
+            sums[day][strategy] = sums[day][strategy].plus(pnl=pnl, fees=fees)
+    return sums
+
+
+def pnl_sums_total(by_day: dict[date, dict[str, PnlSum]], *, since: date) -> dict[str, PnlSum]:
+    """Per strategy, the sum of the days from ``since`` on."""
+    totals = dict.fromkeys(PNL_STRATEGIES, PnlSum())
+    for day, sums in by_day.items():
+        if day < since:
+            continue
+        for strategy, part in sums.items():
+            total = totals[strategy]
+            totals[strategy] = PnlSum(
+                pnl=total.pnl + part.pnl, fees=total.fees + part.fees, closes=total.closes + part.closes
+            )
+    return totals

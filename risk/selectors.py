@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 
 from core.status import StatusSnapshot
-from risk.models import DailyPnL, RiskSettings
-from risk.rules import limit_equities, utc_date
+from risk.models import ClosedPnl, DailyPnL, RiskSettings
+from risk.rules import (
+    PNL_STRATEGIES,
+    PnlSum,
+    day_start,
+    limit_equities,
+    pnl_sums_by_day,
+    pnl_sums_total,
+    utc_date,
+)
 from trading.selectors import RiskLevels
 
 WALLET_FIELDS = (
@@ -63,4 +71,55 @@ def account_summary(status: StatusSnapshot) -> dict:
             "stop_equity": None if stop_equity is None else str(stop_equity),
             "outcome": day and day.outcome,
         },
+    }
+
+
+# -- realised PnL per strategy (ClosedPnl rows, written by risk.closed_pnl) ----------------
+
+PNL_DAYS_DEFAULT = 30
+PNL_DAYS_MAX = 90
+PNL_TOTAL = "total"
+
+
+def _pnl_rows(sums: dict[str, PnlSum]) -> list[dict]:
+    """One row per strategy, then their total."""
+    total = PnlSum(
+        pnl=sum((part.pnl for part in sums.values()), PnlSum().pnl),
+        fees=sum((part.fees for part in sums.values()), PnlSum().fees),
+        closes=sum(part.closes for part in sums.values()),
+    )
+    return [
+        {"strategy": strategy, "pnl": part.pnl, "fees": part.fees, "closes": part.closes}
+        for strategy, part in [*sums.items(), (PNL_TOTAL, total)]
+    ]
+
+
+def realised_pnl(*, now: datetime, days: int = PNL_DAYS_DEFAULT) -> dict:
+    """Realised PnL (net of fees) and the fees in it, per strategy (WL, PM, manual) and UTC day:
+    ``daily`` for the last ``days`` days (today included, oldest first, every strategy every
+    day), and the totals of today, the last 7 and the last 30 days. Decimals in USDT."""
+    if not 1 <= days <= PNL_DAYS_MAX:
+        raise ValueError(f"days must be 1-{PNL_DAYS_MAX}, got {days}")
+    today = utc_date(now)
+    span = max(days, 30)
+    dates: list[date] = [today - timedelta(days=back) for back in range(span - 1, -1, -1)]
+    rows = ClosedPnl.objects.filter(closed_at__gte=day_start(now) - timedelta(days=span - 1)).values_list(
+        "closed_at", "strategy", "closed_pnl", "open_fee", "close_fee"
+    )
+    closes = [
+        (utc_date(at), strategy, pnl, open_fee + close_fee) for at, strategy, pnl, open_fee, close_fee in rows
+    ]
+    by_day = pnl_sums_by_day(closes, days=dates)
+    return {
+        "date": today,
+        "days": days,
+        "strategies": list(PNL_STRATEGIES),
+        "today": _pnl_rows(by_day[today]),
+        "last_7_days": _pnl_rows(pnl_sums_total(by_day, since=today - timedelta(days=6))),
+        "last_30_days": _pnl_rows(pnl_sums_total(by_day, since=today - timedelta(days=29))),
+        "daily": [
+            {"date": day, "strategy": strategy, "pnl": part.pnl, "fees": part.fees, "closes": part.closes}
+            for day in dates[-days:]
+            for strategy, part in by_day[day].items()
+        ],
     }

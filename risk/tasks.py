@@ -1,10 +1,10 @@
 """Celery tasks of the risk manager: thin, each calls one step (``risk.tpsl``, ``risk.daily``,
-``risk.im_watch``, ``risk.snapshot``).
+``risk.im_watch``, ``risk.snapshot``, ``risk.closed_pnl``).
 
 The beat (``CELERY_BEAT_SCHEDULE``) runs the daily control and the IM watch every 5 s,
-the TP/SL upkeep every 10 s and the dashboard's account snapshot every 2 s, each with an
-``expires`` of its period: a run that waited longer than that in the queue is dropped,
-the next beat brings a fresh one.
+the TP/SL upkeep every 10 s, the dashboard's account snapshot every 2 s and the closed-PnL
+sync every 30 s, each with an ``expires`` of its period: a run that waited longer than
+that in the queue is dropped, the next beat brings a fresh one.
 
 The beat is the retry: an exchange error ends the run as one log line and a record in
 ``core.exchange_status`` (``trading.worker_gateway.exchange_step``), never a traceback,
@@ -44,3 +44,10 @@ def account_snapshot() -> dict:
     from risk.snapshot import account_snapshot_publish_step
 
     return exchange_step("risk.account_snapshot", account_snapshot_publish_step)
+
+
+@shared_task(name="risk.closed_pnl_sync")
+def closed_pnl_sync() -> dict:
+    from risk.closed_pnl import closed_pnl_sync_step
+
+    return exchange_step("risk.closed_pnl_sync", closed_pnl_sync_step)

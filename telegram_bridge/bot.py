@@ -26,6 +26,7 @@ logger = logging.getLogger(__name__)
 COMMANDS = (
     ("status", "mode, switches, equity, PnL today, positions, health, engine"),
     ("positions", "open positions with TP/SL and liquidation price"),
+    ("pnl", "realised PnL per strategy: today and the last 7 days"),
     ("kill", "halt every strategy"),
     ("resume", "lift the halt set by /kill"),
     ("close", "panic: lock trading, cancel all orders, close all positions"),
@@ -67,6 +68,7 @@ def application_build() -> Application:
     application.add_handler(CommandHandler(["help", "start"], handlers.help_command, filters=obeyed))
     application.add_handler(CommandHandler("status", handlers.status_command, filters=obeyed))
     application.add_handler(CommandHandler("positions", handlers.positions_command, filters=obeyed))
+    application.add_handler(CommandHandler("pnl", handlers.pnl_command, filters=obeyed))
     application.add_handler(CommandHandler("kill", handlers.kill_command, filters=obeyed))
     application.add_handler(CommandHandler("resume", handlers.resume_command, filters=obeyed))
     application.add_handler(CommandHandler("close", handlers.close_command, filters=obeyed))

@@ -78,24 +78,28 @@ async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     await _reply(update, context, services.HELP_TEXT)
 
 
-async def status_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    logger.info("telegram_command command=status chat_id=%s", update.effective_chat.id)
-    try:
-        text = await _blocking(services.status_text)
-    except Exception as error:
-        logger.exception("telegram_command_failed command=status chat_id=%s", update.effective_chat.id)
-        text = f"/status failed ({type(error).__name__}); see the telegram process log."
-    await _reply(update, context, text)
+def _read_command(command: str, text_of):
+    """A handler that answers with ``text_of()`` (a blocking read: database and Redis), or
+    says the read failed; the traceback goes to the log, not the chat."""
+
+    async def handler(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        logger.info("telegram_command command=%s chat_id=%s", command, update.effective_chat.id)
+        try:
+            text = await _blocking(text_of)
+        except Exception as error:
+            logger.exception(
+                "telegram_command_failed command=%s chat_id=%s", command, update.effective_chat.id
+            )
+            text = f"/{command} failed ({type(error).__name__}); see the telegram process log."
+        await _reply(update, context, text)
+
+    handler.__name__ = f"{command}_command"
+    return handler
 
 
-async def positions_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    logger.info("telegram_command command=positions chat_id=%s", update.effective_chat.id)
-    try:
-        text = await _blocking(services.positions_text)
-    except Exception as error:
-        logger.exception("telegram_command_failed command=positions chat_id=%s", update.effective_chat.id)
-        text = f"/positions failed ({type(error).__name__}); see the telegram process log."
-    await _reply(update, context, text)
+status_command = _read_command("status", services.status_text)
+positions_command = _read_command("positions", services.positions_text)
+pnl_command = _read_command("pnl", services.pnl_text)
 
 
 async def kill_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

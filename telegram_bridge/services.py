@@ -1,4 +1,4 @@
-"""What the Telegram bridge says: /status from the one status snapshot, and the answers
+"""What the Telegram bridge says: /status from the one status snapshot, /pnl, and the answers
 to /kill, /resume and /close.
 
 `status_text()` reads the database and Redis (blocking; handlers run it off the
@@ -17,7 +17,7 @@ from core.models import TradingState
 from core.status import StatusSnapshot, status_snapshot
 from core.text import decimal_or_none, money_text, pct_text, plain_text
 from panic.services import PanicResult, panic_text
-from risk.selectors import account_summary
+from risk.selectors import account_summary, realised_pnl
 from trading.flatten import FlattenReport
 from trading.models import Decision
 
@@ -31,6 +31,7 @@ HELP_TEXT = "\n".join(
         "/status - mode, trading switches, equity, IM %, today's PnL, positions, process health, engine, "
         "last decisions",
         "/positions - each open position with its owner, uPnL, TP/SL and liquidation price",
+        "/pnl - realised PnL per strategy (WL, PM, manual), net of fees: today and the last 7 days",
         "/kill - halt every strategy (no new entries; open positions are not closed)",
         "/resume - lift the halt set by /kill",
         "/close - panic: lock trading, cancel every order (TP/SL too), close every position "
@@ -280,4 +281,31 @@ def close_failed_reply(panic_error: BaseException, close_error: BaseException) -
     return (
         f"/close FAILED: the panic service ({type(panic_error).__name__}) and the direct closes "
         f"({type(close_error).__name__}) both failed. Positions may still be open: check the exchange NOW."
+    )
+
+
+# -- /pnl ---------------------------------------------------------------------------------
+
+
+def _pnl_lines(title: str, rows: list[dict]) -> list[str]:
+    lines = [title]
+    for row in rows:
+        closes = row["closes"]
+        detail = (
+            f" (fees {money_text(row['fees'])}, {closes} close{'' if closes == 1 else 's'})" if closes else ""
+        )
+        lines.append(f"  {row['strategy']}: {money_text(row['pnl'], signed=True)}{detail}")
+    return lines
+
+
+def pnl_text(*, now: datetime | None = None) -> str:
+    """/pnl: realised PnL per strategy, today and the last 7 days (the closed-PnL rows the
+    worker syncs from Bybit every 30 s; no exchange call here)."""
+    pnl = realised_pnl(now=now or timezone.now(), days=7)
+    return "\n".join(
+        [
+            "Realised PnL in USDT (closed positions, net of fees):",
+            *_pnl_lines(f"Today ({pnl['date'].isoformat()} UTC):", pnl["today"]),
+            *_pnl_lines("Last 7 days:", pnl["last_7_days"]),
+        ]
     )

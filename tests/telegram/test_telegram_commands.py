@@ -22,13 +22,14 @@ def test_help_lists_the_working_commands_and_nothing_else(running_bot, bot_api):
     bot_api.message_from(OWNER, "/help")
     [reply] = bot_api.wait_sent(1)
     assert reply.chat_id == OWNER
-    for command in ("/status", "/positions", "/kill", "/resume", "/close", "/help"):
+    for command in ("/status", "/positions", "/pnl", "/kill", "/resume", "/close", "/help"):
         assert command in reply.text
     # The menu Telegram shows holds the same commands.
     assert sorted(c["command"] for c in bot_api.commands) == [
         "close",
         "help",
         "kill",
+        "pnl",
         "positions",
         "resume",
         "status",

@@ -132,9 +132,11 @@ class AccountCalls(BybitHttp):
         start: datetime | None = None,
         end: datetime | None = None,
         limit: int = 100,
-        max_pages: int = 10,
+        max_pages: int | None = 10,
     ) -> list[ClosedPnl]:
-        """Realised PnL per closed position, newest first; at most 7 days per query."""
+        """Realised PnL per closing order, newest first, following ``nextPageCursor`` for at most
+        ``max_pages`` pages (``None``: every page). At most 7 days per query (``start`` to ``end``;
+        Bybit's default is the last 7)."""
         params = _history_params(symbol=symbol, start=start, end=end, limit=limit)
         return [parse_closed_pnl(row) for row in self._paged("get_closed_pnl", params, max_pages=max_pages)]
 

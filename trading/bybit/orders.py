@@ -347,3 +347,22 @@ class OrderCalls(BybitHttp):
                 if row.get("orderLinkId") == order_link_id:
                     return parse_order(row)
         return None
+
+    def get_order_by_id(self, *, order_id: str, symbol: str | None = None) -> Order | None:
+        """The order with this Bybit ``orderId`` in any state, or ``None`` if the venue does not know it.
+
+        Asks ``/v5/order/history`` first: the callers want orders that have filled (closed
+        PnL names its closing order only by ``orderId``), and Bybit keeps filled orders
+        there for two years; ``/v5/order/realtime`` second, for one still working.
+        """
+        params: dict[str, Any] = {"category": CATEGORY, "orderId": order_id}
+        if symbol:
+            params["symbol"] = symbol
+        else:
+            params["settleCoin"] = SETTLE_COIN
+        for method in ("get_order_history", "get_open_orders"):
+            result = self._request(method, params).get("result") or {}
+            for row in result.get("list") or []:
+                if row.get("orderId") == order_id:
+                    return parse_order(row)
+        return None

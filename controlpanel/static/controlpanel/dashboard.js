@@ -470,6 +470,8 @@
 
   function handle(message) {
     lastMessageMs = Date.now();
+    // Other parts of the page (pnl.js) render their own share of each message.
+    document.dispatchEvent(new CustomEvent("dashboard:message", { detail: message }));
     switch (message.type) {
       case "state":
         renderSnapshot(message);
