@@ -211,6 +211,13 @@ CELERY_BEAT_SCHEDULE = {
     "portfolio-trail": {"task": "portfolio.trail", "schedule": 60.0, "options": {"expires": 60.0}},
     # The dashboard's account view (risk.snapshot): the web process never calls the exchange.
     "risk-account-snapshot": {"task": "risk.account_snapshot", "schedule": 2.0, "options": {"expires": 2.0}},
+    # Alerts (core.alerts, core.alert_checks): digests that are due; processes and the feed gone quiet.
+    "alert-digests-flush": {
+        "task": "core.alert_digests_flush",
+        "schedule": 10.0,
+        "options": {"expires": 10.0},
+    },
+    "alert-checks": {"task": "core.alert_checks", "schedule": 10.0, "options": {"expires": 10.0}},
 }
 
 LOGGING = {
