@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -117,6 +118,8 @@ class EngineRunner:
         self._feeds: list[feeds.WebsocketFeed] = []
         self._market_connects = 0
         self._last_liquidation_published = None  # the newest recent_liquidations entry already published
+        self._alert_tasks: set[asyncio.Task] = set()  # alerts being sent, kept referenced until done
+        self._feeds_started_ms = 0
 
     @classmethod
     def from_settings(cls, **options) -> EngineRunner:
@@ -342,11 +345,42 @@ class EngineRunner:
         stats = json.dumps(self.engine.stats())
         if pending:
             await asyncio.to_thread(_db, decisions_record, journal_rows(pending))
+            self._alerts_hand_off(pending)
             await self._push_to_dashboard(pending)
         await asyncio.to_thread(redis_client().set, keys.ENGINE_STATS, stats)
         if liquidations:
             await asyncio.to_thread(_liquidations_store, liquidations)
             await self._group_send({"type": "liquidations", "liquidations": liquidations})
+
+    # -- alerts (core.alerts): off the hot path and off the flush ------------------------
+
+    def _alerts_hand_off(self, pending) -> None:
+        """Entries and refused entries go to the alert hook from a thread of their own: an
+        alert may wait seconds on Telegram, and neither the loop nor the next flush waits."""
+        from trading.alerting import engine_journal_alerts
+
+        rows = [p for p in pending if p.outcome != "skipped"]
+        if not rows:
+            return
+        task = asyncio.create_task(asyncio.to_thread(_db, engine_journal_alerts, rows))
+        self._alert_tasks.add(task)
+        task.add_done_callback(self._alert_tasks.discard)
+
+    async def _publish_feed_clocks(self) -> None:
+        """When each feed last heard anything (wall clock ms; its start until its first
+        frame), for the beat's feed-silent check (core.alert_checks)."""
+        from core.redis_client import redis_client
+
+        named = {"liquidation": self.liquidation_feed, "market": self.market_feed}
+        clocks = {
+            name: {
+                "last_frame_ms": feed.frame_received_ns // 1_000_000 or self._feeds_started_ms,
+                "connected": feed.stats.connected,
+            }
+            for name, feed in named.items()
+        }
+        payload = json.dumps({"at_ms": time.time_ns() // 1_000_000, "feeds": clocks})
+        await asyncio.to_thread(redis_client().set, keys.ENGINE_FEEDS, payload)
 
     def _take_new_liquidations(self) -> list[dict]:
         """The engine's recent liquidations not yet published, oldest first, as dashboard rows.
@@ -392,6 +426,7 @@ class EngineRunner:
         if not await self.start(stop):
             return
         self._feeds = self._make_feeds()
+        self._feeds_started_ms = time.time_ns() // 1_000_000
         tasks = [asyncio.create_task(feed.run(), name=f"feed-{feed.name}") for feed in self._feeds]
         tasks += [
             asyncio.create_task(self._subscribe_events(stop), name="events"),
@@ -399,6 +434,7 @@ class EngineRunner:
             asyncio.create_task(self._every(self.config_interval_s, stop, self._config_changed, "config")),
             asyncio.create_task(self._every(self.journal_interval_s, stop, self.flush_journal, "journal")),
             asyncio.create_task(self._every(3600, stop, self._refresh_instruments, "instruments")),
+            asyncio.create_task(self._every(5.0, stop, self._publish_feed_clocks, "feed_clocks")),
         ]
         self.ready.set()
         try:
@@ -411,6 +447,7 @@ class EngineRunner:
             await asyncio.to_thread(self.engine.order_executor.shutdown, wait=True)
             await asyncio.sleep(0)
             await self.flush_journal()
+            await asyncio.gather(*self._alert_tasks, return_exceptions=True)
 
 
 def liquidation_row(seen_ms: int, event, result) -> dict:

@@ -14,8 +14,9 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from trading.alerting import gateway_error_alert
 from trading.bybit import BybitGateway, Position
-from trading.errors import GatewayError, OrderOutcomeUnknown
+from trading.errors import GatewayError, OrderOutcomeUnknown, ReduceOnlyRejected
 from trading.models import Decision
 from trading.rules.order_link_id import order_link_id
 from trading.services import decision_record
@@ -75,6 +76,8 @@ def positions_flatten(
                 report.errors.append(f"{position.symbol}: outcome unknown")  # the next round re-reads
             except GatewayError as error:
                 report.errors.append(f"{position.symbol}: {error.code} {error.message}")
+                if not isinstance(error, ReduceOnlyRejected):  # 110017: already flat, not news
+                    gateway_error_alert(error, order=f"{strategy} flatten close", symbol=position.symbol)
         remaining_positions = _positions(gateway, wanted, report)
         remaining_orders = _open_orders(gateway, wanted, report)
         report.verified = remaining_positions is not None and remaining_orders is not None
