@@ -309,6 +309,17 @@
     }, "No skips since the engine started.", 2);
   }
 
+  // The last alerts (core.alerts): newest first, with what became of each.
+  function renderAlerts(alerts) {
+    if (!alerts) return;
+    fillBody("alerts-body", alerts, (tr, a) => {
+      cell(tr, a.time_text);
+      cell(tr, a.kind);
+      cell(tr, a.status, `alert-${a.status}`);
+      cell(tr, a.text, "alert-text");
+    }, "No alert yet.", 4);
+  }
+
   function renderSnapshot(snapshot) {
     setText("redis-error", snapshot.redis_error);
     setHidden("redis-error", !snapshot.redis_error);
@@ -318,6 +329,7 @@
     renderLock(snapshot.lock);
     renderHealth(snapshot.health);
     renderEngine(snapshot.engine);
+    renderAlerts(snapshot.alerts);
     charts.equitySample(snapshot.equity_sample, snapshot.daily);
   }
 
