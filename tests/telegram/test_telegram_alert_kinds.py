@@ -198,3 +198,17 @@ def test_a_stale_feed_record_means_the_engine_is_down_not_the_feed(telegram, red
     feed_clocks(redis_db, at=start - 60, last_frame=start - 600)
     assert alert_checks_step(now=start).feed_silent is False
     assert telegram.sent == []
+
+
+@pytest.mark.integration
+def test_a_close_refused_during_a_flatten_is_alerted_after_the_flatten(telegram, sim, open_book):
+    from trading.flatten import positions_flatten
+
+    sim.fault("/v5/order/create", mode="error", retCode=10001, count=1)  # the first close only
+    report = positions_flatten(gateway=open_book, strategy="panic", run_key="panic-test", pause_s=0.01)
+
+    assert report.flat and report.rounds == 2
+    [message] = texts_to(telegram, OWNER)
+    assert message.startswith("Order refused by Bybit: panic flatten close ") and message.endswith(
+        "(retCode 10001)."
+    )
