@@ -10,7 +10,9 @@ engine hands its alerts to a thread, off the hot path and off its journal flush)
 Kinds name what happened; each belongs to a group that `AlertSettings` (core.models, the
 admin, `/api/settings/alerts`) switches on or off (`KIND_GROUPS`):
 
-    trades                entry, exit, tpsl_close
+    trades                entry, exit, tpsl_close (WL entries come from the engine's journal
+                          flush; WL exits happen on the exchange, by its TP/SL, and are
+                          not alerted yet)
     order_refused         order_refused (the exchange said no: a Bybit retCode)
     auth_error            auth_error (10003/10004: the keys are wrong or revoked)
     heartbeat_missing     heartbeat_missing, heartbeat_recovered (core.alert_checks)
