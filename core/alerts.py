@@ -11,8 +11,8 @@ Kinds name what happened; each belongs to a group that `AlertSettings` (core.mod
 admin, `/api/settings/alerts`) switches on or off (`KIND_GROUPS`):
 
     trades                entry, exit, tpsl_close (WL entries come from the engine's journal
-                          flush; WL exits happen on the exchange, by its TP/SL, and are
-                          not alerted yet)
+                          flush; WL exits, done by the exchange's TP/SL, from the account
+                          snapshot that no longer shows the position: risk.snapshot)
     order_refused         order_refused (the exchange said no: a Bybit retCode)
     auth_error            auth_error (10003/10004: the keys are wrong or revoked)
     heartbeat_missing     heartbeat_missing, heartbeat_recovered (core.alert_checks)

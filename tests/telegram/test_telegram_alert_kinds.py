@@ -212,3 +212,19 @@ def test_a_close_refused_during_a_flatten_is_alerted_after_the_flatten(telegram,
     assert message.startswith("Order refused by Bybit: panic flatten close ") and message.endswith(
         "(retCode 10001)."
     )
+
+
+@pytest.mark.integration
+def test_a_wl_position_closed_on_the_exchange_is_alerted_as_an_exit(telegram, sim, three_owner_book):
+    gateway = three_owner_book  # BTC long 0.010 with TP 99 000 (WL), ETH short, SOL long (manual)
+    assert account_snapshot_publish_step(gateway=gateway, now=timezone.now()).published
+    assert telegram.sent == []
+
+    sim.set_price("BTCUSDT", "99500.00")  # the exchange's take-profit closes the WL long
+    sim.set_price("SOLUSDT", "181.000")
+    assert account_snapshot_publish_step(gateway=gateway, now=timezone.now()).positions == 2
+
+    [message] = texts_to(telegram, OWNER)
+    assert message.startswith("WL exit BTCUSDT long 0.010: the position is closed (entry 97")
+    assert account_snapshot_publish_step(gateway=gateway, now=timezone.now()).published
+    assert len(texts_to(telegram, OWNER)) == 1  # seen once
