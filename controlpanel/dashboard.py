@@ -12,7 +12,8 @@ Sources:
   stopped worker shows as a stale snapshot, and process health;
 - daily PnL: today's ``DailyPnL`` row against ``RiskSettings``'s target and stop;
 - realised PnL per strategy: the ``ClosedPnl`` rows the worker syncs from Bybit;
-- the engine's recent liquidations and the equity samples in Redis, its decisions in the journal.
+- the engine's recent liquidations and the equity samples in Redis, its decisions in the journal;
+- the last alerts (``core.alerts``' capped Redis list).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from datetime import UTC, datetime
 from django.conf import settings
 
 from core import keys
+from core.alerts import recent_alerts
 from core.models import TradingState
 from core.redis_client import redis_client
 from core.status import ACCOUNT_STALE_S, StatusSnapshot, json_or_none, snapshot_age_s, status_snapshot
@@ -419,6 +421,38 @@ def realised_pnl_view(*, now: datetime, days: int = DAILY_HISTORY_DAYS) -> dict:
     }
 
 
+# -- the last alerts (core.alerts) ----------------------------------------------------------
+
+RECENT_ALERTS_SHOWN = 20
+
+
+def alerts_recent_view() -> list[dict]:
+    """The last alerts, newest first, as ``core.alerts`` listed them: kind, UTC time, text and
+    what became of each (``delivered``, ``folded`` into a digest, ``muted``, or the ``digest``
+    itself). Empty when Redis can't be read (the page's Redis warning says why)."""
+    try:
+        rows = recent_alerts(limit=RECENT_ALERTS_SHOWN)
+    except Exception as error:
+        logger.warning("dashboard_alerts_unavailable error=%s", type(error).__name__)
+        return []
+    view = []
+    for row in rows:
+        try:
+            at = datetime.fromisoformat(row["at"])
+        except (KeyError, TypeError, ValueError):
+            continue
+        view.append(
+            {
+                "at_ms": _ms(at),
+                "time_text": at.strftime("%H:%M:%S"),
+                "kind": str(row.get("kind", "")),
+                "status": str(row.get("status", "")),
+                "text": str(row.get("text", "")),
+            }
+        )
+    return view
+
+
 # -- the two entry points -----------------------------------------------------------------
 
 
@@ -442,6 +476,7 @@ def dashboard_snapshot(*, now: datetime, reads: RedisReads | None = None) -> dic
         "panic_receipt": panic_receipt_view(panic_receipt_last()),
         "equity_sample": _sample(reads.latest_sample) if reads.latest_sample else None,
         "realised_pnl": realised_pnl_view(now=now),
+        "alerts": alerts_recent_view(),
     }
 
 

@@ -213,6 +213,13 @@ CELERY_BEAT_SCHEDULE = {
     "risk-account-snapshot": {"task": "risk.account_snapshot", "schedule": 2.0, "options": {"expires": 2.0}},
     # Realised PnL per strategy from Bybit's closed PnL (risk.closed_pnl).
     "risk-closed-pnl-sync": {"task": "risk.closed_pnl_sync", "schedule": 30.0, "options": {"expires": 30.0}},
+    # Alerts (core.alerts, core.alert_checks): digests that are due; processes and the feed gone quiet.
+    "alert-digests-flush": {
+        "task": "core.alert_digests_flush",
+        "schedule": 10.0,
+        "options": {"expires": 10.0},
+    },
+    "alert-checks": {"task": "core.alert_checks", "schedule": 10.0, "options": {"expires": 10.0}},
 }
 
 LOGGING = {

@@ -4,6 +4,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
 from controlpanel import views
+from core.api import alert_settings
 from portfolio.api import AllowlistViewSet, portfolio_settings
 from risk.api import account, daily_pnl, daily_pnl_csv, orders, pnl, positions, risk_settings
 from trading.api import (
@@ -29,6 +30,7 @@ urlpatterns = [
     path("api/trading/resume", trading_resume_view, name="trading-resume"),
     path("api/settings/risk", risk_settings, name="risk-settings"),
     path("api/settings/portfolio", portfolio_settings, name="portfolio-settings"),
+    path("api/settings/alerts", alert_settings, name="alert-settings"),
     path("api/daily-pnl", daily_pnl, name="daily-pnl"),
     path("api/daily-pnl.csv", daily_pnl_csv, name="daily-pnl-csv"),
     path("api/account", account, name="account"),

@@ -1,7 +1,7 @@
 from django.contrib import admin
 
 from core.admin_mixins import SingletonAdmin
-from core.models import TradingState
+from core.models import AlertSettings, TradingState
 
 
 @admin.register(TradingState)
@@ -13,3 +13,30 @@ class TradingStateAdmin(SingletonAdmin, admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return request.method in ("GET", "HEAD")
+
+
+@admin.register(AlertSettings)
+class AlertSettingsAdmin(SingletonAdmin, admin.ModelAdmin):
+    fieldsets = (
+        (
+            "Send to Telegram",
+            {
+                "fields": (
+                    "trades",
+                    "order_refused",
+                    "auth_error",
+                    "heartbeat_missing",
+                    "feed_silent",
+                    "daily_limit",
+                    "im",
+                    "panic",
+                    "exchange_unreachable",
+                )
+            },
+        ),
+        (
+            "Digests and rate limit",
+            {"fields": ("trade_digest_minutes", "rate_limit_count", "rate_limit_window_s")},
+        ),
+        ("Checks", {"fields": ("feed_silent_seconds",)}),
+    )

@@ -6,6 +6,9 @@ from drf_spectacular.utils import extend_schema
 from rest_framework.decorators import api_view
 from rest_framework.response import Response
 
+from core.models import AlertSettings
+from core.serializers import CleanModelSerializer
+
 
 def singleton_settings_view(serializer_class, *, doc: str):
     """GET / PUT / PATCH for a settings row that exists once (`Model.load()`)."""
@@ -22,3 +25,16 @@ def singleton_settings_view(serializer_class, *, doc: str):
         return Response(serializer.data)
 
     return view
+
+
+class AlertSettingsSerializer(CleanModelSerializer):
+    class Meta:
+        model = AlertSettings
+        exclude = ["id"]
+        read_only_fields = ["updated_at"]
+
+
+alert_settings = singleton_settings_view(
+    AlertSettingsSerializer,
+    doc="Which alerts go to Telegram, the trade digest and the rate limit. PATCH changes some fields.",
+)

@@ -19,6 +19,9 @@ EVENTS_CHANNEL_PREFIX = "controlpanel:events"
 ENGINE_STATS = "controlpanel:engine:stats"  # its figures, written with each journal flush
 # The engine's recent liquidations on configured symbols, JSON rows, oldest first, capped.
 ENGINE_LIQUIDATIONS = "controlpanel:engine:liquidations"
+# The feeds' clocks, written every few seconds off the hot path: JSON
+# {"at_ms", "feeds": {name: {"last_frame_ms", "connected"}}}; read by the feed-silent check.
+ENGINE_FEEDS = "controlpanel:engine:feeds"
 DASHBOARD_GROUP = "dashboard"  # the Channels group the live dashboard listens on
 
 # -- the account, as the worker last read it ---------------------------------------
@@ -29,6 +32,19 @@ EQUITY_SAMPLE_CLAIM = "controlpanel:account:equity_sample_claim"
 
 # -- the exchange's reachability, as the worker's calls found it (core.exchange_status) --
 EXCHANGE_STATUS = "controlpanel:exchange:status"
+# -- alerts (core.alerts, core.alert_checks) ----------------------------------------
+ALERTS_RECENT = "controlpanel:alerts:recent"  # list: every alert as JSON, newest first, capped
+# Per bucket (a kind, or "trades" for the trade digest): the rate-limit window, a hash of
+# its start, the messages sent in it and one field per text sent (sha1), ...
+ALERTS_WINDOW = "controlpanel:alerts:window:{bucket}"
+# ... and what was folded: "n", and per text "t:<text>" -> times, "o:<text>" -> first arrival
+ALERTS_DIGEST = "controlpanel:alerts:digest:{bucket}"
+ALERTS_DIGEST_DUE = (
+    "controlpanel:alerts:digest_due"  # sorted set: bucket -> when its digest goes out (unix s)
+)
+ALERTS_PROCESSES_DOWN = "controlpanel:alerts:processes_down"  # set: processes reported missing, until back
+ALERTS_FEED_SILENT = "controlpanel:alerts:feed_silent"  # set: feeds reported silent, until they speak again
+ALERTS_CHECKS_SINCE = "controlpanel:alerts:checks_since"  # when the checks started (their start-up grace)
 
 # -- risk ------------------------------------------------------------------------------
 RISK_IM_WARN = "controlpanel:risk:im_warn_alerted"

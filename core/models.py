@@ -1,8 +1,10 @@
-"""The kernel's records: the singleton base for settings rows, and the trading switches."""
+"""The kernel's records: the singleton base for settings rows, the trading switches, and the
+alert settings."""
 
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 
@@ -63,3 +65,64 @@ class TradingState(SingletonModel):
     def current(cls) -> TradingState:
         """The switches, without creating the row: before anyone touched them they are all off."""
         return cls.objects.filter(pk=1).first() or cls()
+
+
+class AlertSettings(SingletonModel):
+    """Which alerts go out, and how many (the policy is in `core.alerts`).
+
+    A switched-off kind is still listed on the dashboard, marked muted; it only skips
+    Telegram. The rate limit applies per kind: at most `rate_limit_count` messages per
+    `rate_limit_window_s`; the rest fold into one digest at the window's end.
+    """
+
+    trades = models.BooleanField(
+        "entries and exits", default=True, help_text="WL and PM entries, PM exits, TP/SL closes."
+    )
+    order_refused = models.BooleanField(default=True, help_text="The exchange refused one of our orders.")
+    auth_error = models.BooleanField(
+        "authentication errors", default=True, help_text="Bybit refused the API keys (10003/10004)."
+    )
+    heartbeat_missing = models.BooleanField(
+        default=True, help_text="A required process stopped beating, and when it is back."
+    )
+    feed_silent = models.BooleanField(
+        default=True,
+        help_text="The liquidation feed sent nothing for feed_silent_seconds, and when it is back.",
+    )
+    daily_limit = models.BooleanField(
+        default=True, help_text="Daily target or stop hit, and the next day's re-enable."
+    )
+    im = models.BooleanField("IM warn and reduce", default=True)
+    panic = models.BooleanField("panic and reset", default=True)
+    exchange_unreachable = models.BooleanField(
+        default=True, help_text="The exchange could not be reached, and when it is back."
+    )
+    trade_digest_minutes = models.PositiveIntegerField(
+        default=0,
+        validators=[MaxValueValidator(1440)],
+        help_text="0: every entry and exit on its own; N: one digest of them every N minutes.",
+    )
+    rate_limit_count = models.PositiveIntegerField(
+        default=3,
+        validators=[MinValueValidator(1), MaxValueValidator(100)],
+        help_text="At most this many messages of one kind per window; the rest go into one digest.",
+    )
+    rate_limit_window_s = models.PositiveIntegerField(
+        "rate limit window (s)",
+        default=300,
+        validators=[MinValueValidator(10), MaxValueValidator(86400)],
+        help_text="The rate limit's window; a repeat of the same text inside it is always folded.",
+    )
+    feed_silent_seconds = models.PositiveIntegerField(
+        default=60,
+        validators=[MinValueValidator(10), MaxValueValidator(3600)],
+        help_text="The liquidation feed counts as silent after this long without a message.",
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "alert settings"
+        verbose_name_plural = "alert settings"
+
+    def __str__(self):
+        return "Alert settings"

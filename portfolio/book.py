@@ -37,6 +37,7 @@ from django.db.models import F, Sum
 from redis.exceptions import LockError
 
 from core import keys
+from core.alerts import alert_send
 from core.redis_client import redis_client
 from portfolio import rules
 from portfolio.common import (
@@ -258,6 +259,14 @@ def leg_settle_journal(
         order_link_id=order.order_link_id,
         now=now,
     )
+    if not failed:
+        what = "entry" if action == "enter" else action
+        fill = (
+            f"{details['filled_qty']} @ {details['fill_price']}"
+            if status == FILLED
+            else f"{status}, qty {order.qty}"
+        )
+        alert_send(f"PM {what} {symbol} long: {fill}.", kind="entry")
     return not failed
 
 

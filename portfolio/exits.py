@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from django.db import IntegrityError
 
+from core.alerts import alert_send
 from portfolio import rules
 from portfolio.book import exit_verified, leg_failed, order_settle, position_close
 from portfolio.common import (
@@ -211,6 +212,11 @@ def _exit_send(
         return
     position_close(position=position, reason=position.exit_reason, exit_price=order.fill_price, now=now)
     result.exited.append(symbol)
+    alert_send(
+        f"PM exit {symbol}: sold {details['filled_qty']} @ {details['fill_price']} "
+        f"({position.exit_reason or 'trailing_stop'}).",
+        kind="exit",
+    )
     journal_write(
         action="exit",
         outcome=TAKEN,

@@ -125,7 +125,7 @@ def _im_warn(*, risk: RiskSettings, im_pct: Decimal, now: datetime, result: ImWa
             f"IM {_im_pct_text(im_pct)} % is above the warn level {pct_text(risk.im_warn_pct)} % "
             f"(reduce at {pct_text(risk.im_reduce_pct)} %). New liquidation entries are blocked."
         )
-    alert_send(text, kind="im_warn")
+    alert_send(text, kind="im_warn", now=now.timestamp())  # the rate limit on the step's clock
 
 
 def _im_reduce(

@@ -25,7 +25,9 @@ from datetime import datetime
 from decimal import Decimal
 
 from core import keys
+from core.alerts import alert_send
 from core.redis_client import redis_client
+from trading.alerting import gateway_error_alert
 from trading.bybit import BybitGateway, Order, Position, Wallet
 from trading.errors import GatewayError
 from trading.models import Coin
@@ -155,6 +157,7 @@ def account_snapshot_publish_step(*, gateway: BybitGateway, now: datetime) -> Sn
         text = f"{type(error).__name__} (code {error.code}): {error.message}"[:300]
         logger.warning("account_snapshot_failed error=%s code=%s", type(error).__name__, error.code)
         exchange_failure_note(error)
+        gateway_error_alert(error)  # refused keys: every 2 s, folded by the rate limit into one
         redis_client().set(
             keys.ACCOUNT_SNAPSHOT_ERROR,
             json.dumps({"at_ms": _ms(now), "error": text}),
@@ -180,12 +183,35 @@ def account_snapshot_publish_step(*, gateway: BybitGateway, now: datetime) -> Sn
     client = redis_client()
     sampled = bool(client.set(keys.EQUITY_SAMPLE_CLAIM, "1", nx=True, ex=EQUITY_SAMPLE_INTERVAL_S))
     with client.pipeline(transaction=True) as pipe:
-        pipe.set(keys.ACCOUNT_SNAPSHOT, json.dumps(snapshot))
+        # GETSET: each previous snapshot is handed to exactly one publisher (wl_exits_alert).
+        pipe.getset(keys.ACCOUNT_SNAPSHOT, json.dumps(snapshot))
         pipe.delete(keys.ACCOUNT_SNAPSHOT_ERROR)
         if sampled:
             pipe.rpush(keys.EQUITY_SAMPLES, f"{_ms(now)} {wallet.total_equity}")
             pipe.ltrim(keys.EQUITY_SAMPLES, -EQUITY_SAMPLES_MAX, -1)
-        pipe.execute()
+        previous = pipe.execute()[0]
+    wl_exits_alert(previous=previous, positions=snapshot["positions"])
     return SnapshotResult(
         published=True, positions=len(positions), open_orders=len(orders), equity_sampled=sampled
     )
+
+
+def wl_exits_alert(*, previous: str | None, positions: list[dict]) -> None:
+    """Alert (`exit`) each WL position of the previous snapshot that is gone from this one.
+
+    WL exits happen on the exchange (its TP/SL), or by a panic, the daily flatten or a
+    person; this is where the worker first sees them, 2 s at most after the fact."""
+    try:
+        before = json.loads(previous)["positions"] if previous else []
+        now_open = {(row["symbol"], row["side"]) for row in positions}
+        for row in before:
+            if row.get("owner") != WL or (row["symbol"], row["side"]) in now_open:
+                continue
+            alert_send(
+                f"WL exit {row['symbol']} {row['side']} {row['size']}: the position is closed "
+                f"(entry {row['entry_price']}; at the read before: mark {row['mark_price']}, "
+                f"unrealised PnL {row['unrealised_pnl']} USDT).",
+                kind="exit",
+            )
+    except Exception as error:  # a snapshot of an older shape must not break the publishing
+        logger.warning("wl_exits_alert_failed error=%s", type(error).__name__)

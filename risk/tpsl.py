@@ -22,6 +22,7 @@ from risk.common import (
     failure_journal_due,
     side_word,
 )
+from trading.alerting import gateway_error_alert
 from trading.bybit import BybitGateway, Position
 from trading.errors import GatewayError
 from trading.models import Coin
@@ -216,6 +217,7 @@ def _position_close_crossed(
     try:
         gateway.close_position(position=position, order_link_id=link_id)
     except GatewayError as error:
+        gateway_error_alert(error, order="TP/SL close", symbol=position.symbol)
         what = f"tpsl-close:{position.symbol}:{position.side.value}"
         _tpsl_failed(position=position, error=error, details=details, now=now, result=result, what=what)
         return

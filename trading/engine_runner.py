@@ -135,6 +135,8 @@ class EngineRunner:
             "started_ms": time.time_ns() // 1_000_000,
         }
         self.phase = "starting"  # starting -> [waiting_for_venue] -> preparing -> running -> stopped
+        self._alert_tasks: set[asyncio.Task] = set()  # alerts being sent, kept referenced until done
+        self._feeds_started_ms = 0
 
     @classmethod
     def from_settings(cls, **options) -> EngineRunner:
@@ -367,6 +369,7 @@ class EngineRunner:
         stats = self.stats()
         if pending:
             await asyncio.to_thread(_db, decisions_record, journal_rows(pending))
+            self._alerts_hand_off(pending)
             await self._push_to_dashboard(pending)
         await asyncio.to_thread(redis_client().set, keys.ENGINE_STATS, json.dumps(stats))
         if liquidations:
@@ -390,6 +393,36 @@ class EngineRunner:
             await asyncio.to_thread(redis_client().set, keys.ENGINE_STATS, json.dumps(self.stats()))
         except Exception as error:  # Redis down: the next flush publishes them
             logger.warning("engine_stats_publish_failed error=%s", type(error).__name__)
+
+    # -- alerts (core.alerts): off the hot path and off the flush ------------------------
+
+    def _alerts_hand_off(self, pending) -> None:
+        """Entries and refused entries go to the alert hook from a thread of their own: an
+        alert may wait seconds on Telegram, and neither the loop nor the next flush waits."""
+        from trading.alerting import engine_journal_alerts
+
+        rows = [p for p in pending if p.outcome != "skipped"]
+        if not rows:
+            return
+        task = asyncio.create_task(asyncio.to_thread(_db, engine_journal_alerts, rows))
+        self._alert_tasks.add(task)
+        task.add_done_callback(self._alert_tasks.discard)
+
+    async def _publish_feed_clocks(self) -> None:
+        """When each feed last heard anything (wall clock ms; its start until its first
+        frame), for the beat's feed-silent check (core.alert_checks)."""
+        from core.redis_client import redis_client
+
+        named = {"liquidation": self.liquidation_feed, "market": self.market_feed}
+        clocks = {
+            name: {
+                "last_frame_ms": feed.frame_received_ns // 1_000_000 or self._feeds_started_ms,
+                "connected": feed.stats.connected,
+            }
+            for name, feed in named.items()
+        }
+        payload = json.dumps({"at_ms": time.time_ns() // 1_000_000, "feeds": clocks})
+        await asyncio.to_thread(redis_client().set, keys.ENGINE_FEEDS, payload)
 
     def _take_new_liquidations(self) -> list[dict]:
         """The engine's recent liquidations not yet published, oldest first, as dashboard rows.
@@ -438,6 +471,7 @@ class EngineRunner:
             await self.publish_stats()
             return
         self._feeds = self._make_feeds()
+        self._feeds_started_ms = time.time_ns() // 1_000_000
         tasks = [asyncio.create_task(feed.run(), name=f"feed-{feed.name}") for feed in self._feeds]
         tasks += [
             asyncio.create_task(self._subscribe_events(stop), name="events"),
@@ -445,6 +479,7 @@ class EngineRunner:
             asyncio.create_task(self._every(self.config_interval_s, stop, self._config_changed, "config")),
             asyncio.create_task(self._every(self.journal_interval_s, stop, self.flush_journal, "journal")),
             asyncio.create_task(self._every(3600, stop, self._refresh_instruments, "instruments")),
+            asyncio.create_task(self._every(5.0, stop, self._publish_feed_clocks, "feed_clocks")),
         ]
         self.phase = "running"
         self.ready.set()
@@ -459,6 +494,7 @@ class EngineRunner:
             await asyncio.to_thread(self.engine.order_executor.shutdown, wait=True)
             await asyncio.sleep(0)
             await self.flush_journal()
+            await asyncio.gather(*self._alert_tasks, return_exceptions=True)
 
 
 def liquidation_row(seen_ms: int, event, result) -> dict:

@@ -14,8 +14,9 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from trading.alerting import gateway_error_alert
 from trading.bybit import BybitGateway, Position
-from trading.errors import GatewayError, OrderOutcomeUnknown
+from trading.errors import GatewayError, OrderOutcomeUnknown, ReduceOnlyRejected
 from trading.models import Decision
 from trading.rules.order_link_id import order_link_id
 from trading.services import decision_record
@@ -57,6 +58,7 @@ def positions_flatten(
     """
     wanted = None if symbols is None else frozenset(symbols)
     report = FlattenReport(run_key=run_key)
+    refused: dict[tuple[str, int | None], GatewayError] = {}  # alerted once the flatten is over
     for round_number in range(1, max_rounds + 1):
         report.rounds = round_number
         report.errors.clear()
@@ -75,6 +77,8 @@ def positions_flatten(
                 report.errors.append(f"{position.symbol}: outcome unknown")  # the next round re-reads
             except GatewayError as error:
                 report.errors.append(f"{position.symbol}: {error.code} {error.message}")
+                if not isinstance(error, ReduceOnlyRejected):  # 110017: already flat, not news
+                    refused[(position.symbol, error.code)] = error
         remaining_positions = _positions(gateway, wanted, report)
         remaining_orders = _open_orders(gateway, wanted, report)
         report.verified = remaining_positions is not None and remaining_orders is not None
@@ -100,6 +104,9 @@ def positions_flatten(
             "verified": report.verified,
         },
     )
+    # After the rounds, never between them: a slow Telegram must not slow a panic.
+    for (symbol, _code), error in refused.items():
+        gateway_error_alert(error, order=f"{strategy} flatten close", symbol=symbol)
     if not report.flat:
         logger.error(
             "flatten_incomplete run_key=%s verified=%s positions=%s orders=%d",

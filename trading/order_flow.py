@@ -10,6 +10,8 @@ send their orders through ``order_send``. Policy, stated once:
 - Any other ``GatewayError`` means nothing was placed (the venue or our own checks said
   no, or a read the placement needed failed): journaled as failed, with the error's class
   name as the reason code.
+- A refusal by the exchange (a Bybit retCode) is alerted as ``order_refused``, refused keys
+  as ``auth_error`` (``trading.alerting``); the rate limit folds repeats.
 - What a placed order did (its fill, the caller's book) is the caller's to record.
 Blocking; never call it inside a database transaction.
 """
@@ -22,6 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from trading.alerting import gateway_error_alert
 from trading.bybit import OrderAck
 from trading.errors import GatewayError, OrderOutcomeUnknown
 from trading.models import Decision
@@ -110,6 +113,7 @@ def order_send(
         )
         return OrderOutcome(status=OrderStatus.UNKNOWN, order_link_id=order_link_id, error=error)
     except GatewayError as error:
+        gateway_error_alert(error, order=action, symbol=symbol)  # refused order or refused keys
         if refusal_journal_due is None or refusal_journal_due(error):
             journal.write(
                 action=action,

@@ -76,7 +76,9 @@ def exchange_failure_note(error: GatewayError) -> None:
     if kind is None:
         return
     try:
-        if exchange_failure_record(kind=kind, error=f"{type(error).__name__}: {error}"):
+        outage = exchange_failure_record(kind=kind, error=f"{type(error).__name__}: {error}")
+        # Refused keys have their own alert (auth_error, trading.alerting), sent at once.
+        if outage and not isinstance(error, AuthError):
             alert_send(f"⚠️ {exchange_status_read().problem}", kind="exchange_unreachable")
     except Exception as redis_error:  # Redis down: the log line is all we can do
         logger.warning("exchange_status_unrecorded error=%s", type(redis_error).__name__)

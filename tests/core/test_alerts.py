@@ -10,7 +10,8 @@ from core import alerts
 
 
 @pytest.fixture
-def no_senders(monkeypatch):
+def no_senders(monkeypatch, db, redis_db):
+    """No sender but the test's own; the alert settings' row and an empty Redis for the rate limit."""
     monkeypatch.setattr(alerts, "_senders", {})
 
 

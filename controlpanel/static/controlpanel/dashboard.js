@@ -348,6 +348,17 @@
     }, "No figures.", 4);
   }
 
+  // The last alerts (core.alerts): newest first, with what became of each.
+  function renderAlerts(alerts) {
+    if (!alerts) return;
+    fillBody("alerts-body", alerts, (tr, a) => {
+      cell(tr, a.time_text);
+      cell(tr, a.kind);
+      cell(tr, a.status, `alert-${a.status}`);
+      cell(tr, a.text, "alert-text");
+    }, "No alert yet.", 4);
+  }
+
   function renderSnapshot(snapshot) {
     setText("redis-error", snapshot.redis_error);
     setHidden("redis-error", !snapshot.redis_error);
@@ -361,6 +372,7 @@
     renderEngine(snapshot.engine);
     renderPanicReceipt(snapshot.panic_receipt);
     renderEngineRun(snapshot.engine);
+    renderAlerts(snapshot.alerts);
     charts.equitySample(snapshot.equity_sample, snapshot.daily);
   }
 
