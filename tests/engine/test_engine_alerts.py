@@ -11,15 +11,14 @@ import time
 import pytest
 
 from core import keys
-from tests.engine.test_engine_e2e import btc_coin, engine_thread, entry_orders  # noqa: F401 (fixtures)
-from tests.support.engine import move_price
+from tests.support.engine import entry_orders, move_price
 from tests.support.telegram import OWNER
 from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 
-def test_an_entry_is_alerted_after_the_order_went_out(sim, telegram_settings, bot_api, engine_thread):  # noqa: F811
+def test_an_entry_is_alerted_after_the_order_went_out(sim, telegram_settings, bot_api, engine_thread):
     move_price(sim, engine_thread.engine, "BTCUSDT", "95000.00")
     sim.liquidation("BTCUSDT", "SELL", "95000", "0.5")
 
@@ -29,7 +28,7 @@ def test_an_entry_is_alerted_after_the_order_went_out(sim, telegram_settings, bo
     assert "TP " in text and "SL " in text
 
 
-def test_the_feeds_clocks_are_published_for_the_silence_check(sim, redis_db, engine_thread):  # noqa: F811
+def test_the_feeds_clocks_are_published_for_the_silence_check(sim, redis_db, engine_thread):
     injected_ms = time.time_ns() // 1_000_000
     sim.liquidation("BTCUSDT", "SELL", "97000", "0.001")
 

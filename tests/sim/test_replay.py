@@ -132,8 +132,9 @@ def test_at_speed_1_the_replay_runs_on_the_wall_clock(tmp_path):
     than max_event_age_ms): the part of the first minute already past is played at once,
     then market time is wall time, not up to a minute behind it."""
     now = int(time.time() * 1000)
-    if now % 60_000 > 50_000:  # keep the test's liquidation inside the minute the replay starts in
-        time.sleep((60_000 - now % 60_000) / 1000 + 0.05)
+    # Both liquidations inside the minute the replay starts in, the past one 5 s back in it.
+    if not 6_000 <= now % 60_000 <= 50_000:
+        time.sleep(((6_050 - now % 60_000) % 60_000) / 1000)
         now = int(time.time() * 1000)
     minute = 1737996300000  # the recording's first minute; the replay rebases it onto this one
     (tmp_path / "klines").mkdir()
