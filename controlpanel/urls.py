@@ -22,6 +22,7 @@ router.register("allowlist", AllowlistViewSet, basename="allowlist")
 router.register("decisions", DecisionViewSet, basename="decision")
 
 urlpatterns = [
+    path("favicon.ico", views.favicon),  # browsers ask on every page (the admin's too)
     path("", views.dashboard, name="dashboard"),
     path("admin/", admin.site.urls),
     path("api/health", views.health, name="health"),

@@ -6,7 +6,7 @@ from dataclasses import asdict
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.http import HttpResponseForbidden
+from django.http import HttpResponse, HttpResponseForbidden
 from django.shortcuts import render
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema, inline_serializer
@@ -64,6 +64,11 @@ def _health_payload():
 def health(request):
     body, status = _health_payload()
     return Response(body, status=status)
+
+
+def favicon(request):
+    """No icon: an empty answer, not a 404 warning in the log for every page a browser opens."""
+    return HttpResponse(status=204)
 
 
 @login_required

@@ -192,3 +192,7 @@ def test_the_schema_generates_without_warnings_and_validates(tmp_path):
 
     call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(tmp_path / "schema.yml"))
     assert "ControlToken" in (tmp_path / "schema.yml").read_text()
+
+
+def test_the_favicon_is_an_empty_answer_not_a_404_in_the_log(client):
+    assert client.get("/favicon.ico").status_code == 204
