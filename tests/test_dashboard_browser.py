@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.browser import manage, running_web
+from tests.support.browser import dashboard_page, manage, running_web
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
@@ -18,17 +18,12 @@ def test_the_status_page_shows_the_running_web_process_after_login(tmp_path, red
             "from django.contrib.auth.models import User; "
             "User.objects.create_superuser('owner', '', 'pw-owner-1')",
         )
-        page = chromium.new_page()
-        page.goto(base_url + "/")
-        assert "/admin/login/" in page.url  # a login comes first
-        page.fill("#id_username", "owner")
-        page.fill("#id_password", "pw-owner-1")
-        page.click("input[type=submit]")
-        page.wait_for_url(base_url + "/")
+        page, script_errors = dashboard_page(chromium, base_url)  # a login comes first
         assert page.inner_text("#mode") == "sim"
         rows = page.locator("#processes tr").all_inner_texts()
         web_row = next(row for row in rows if row.startswith("web"))
         assert "running" in web_row, rows
         engine_row = next(row for row in rows if row.startswith("engine"))
         assert "down" in engine_row and "never" in engine_row
+        assert script_errors == []
         page.screenshot(path=str(tmp_path / "status.png"))

@@ -9,7 +9,7 @@ import threading
 import pytest
 
 from core import alerts
-from tests.support.browser import running_web
+from tests.support.browser import dashboard_page, running_web
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -36,14 +36,7 @@ def test_the_last_alerts_show_and_update_live(tmp_path, settings, redis_db, chro
         base_url,
         _env,
     ):
-        page = chromium.new_page()
-        page.goto(base_url + "/")
-        page.fill("#id_username", "owner")
-        page.fill("#id_password", "pw-owner-1")
-        page.click("input[type=submit]")
-        page.wait_for_url(base_url + "/")
-        script_errors = []
-        page.on("pageerror", lambda error: script_errors.append(str(error)))
+        page, script_errors = dashboard_page(chromium, base_url)
 
         kinds = page.locator("#alerts-body td:nth-child(2)").all_inner_texts()
         statuses = page.locator("#alerts-body td:nth-child(3)").all_inner_texts()

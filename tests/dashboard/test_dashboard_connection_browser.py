@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from tests.support.browser import running_web
+from tests.support.browser import dashboard_page, running_web
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -19,17 +19,13 @@ OPEN_FOR_S = 60
 
 def test_a_dashboard_left_open_for_a_minute_stays_connected(tmp_path, settings, redis_db, chromium):
     with running_web(tmp_path, settings.REDIS_URL, setup=(OWNER,)) as (base_url, _env):
-        page = chromium.new_page()
-        opened, closed, errors = [], [], []
-        page.on(
-            "websocket", lambda ws: (opened.append(ws.url), ws.on("close", lambda _: closed.append(ws.url)))
-        )
-        page.on("pageerror", lambda error: errors.append(str(error)))
-        page.goto(base_url + "/")
-        page.fill("#id_username", "owner")
-        page.fill("#id_password", "pw-owner-1")
-        page.click("input[type=submit]")
-        page.wait_for_url(base_url + "/")
+        opened, closed = [], []
+
+        def track(ws):
+            opened.append(ws.url)
+            ws.on("close", lambda _: closed.append(ws.url))
+
+        page, errors = dashboard_page(chromium, base_url, on={"websocket": track})
         page.wait_for_function("document.getElementById('live-status').textContent === 'live'")
 
         deadline = time.monotonic() + OPEN_FOR_S

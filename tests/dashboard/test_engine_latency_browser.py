@@ -11,7 +11,7 @@ import time
 import pytest
 
 from core import keys
-from tests.support.browser import running_web
+from tests.support.browser import dashboard_page, running_web
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -63,14 +63,7 @@ def test_latency_and_another_runs_figures_on_the_page(tmp_path, settings, redis_
         base_url,
         _env,
     ):
-        page = chromium.new_page()
-        page.goto(base_url + "/")
-        page.fill("#id_username", "owner")
-        page.fill("#id_password", "pw-owner-1")
-        script_errors = []
-        page.on("pageerror", lambda error: script_errors.append(str(error)))
-        page.click("input[type=submit]")
-        page.wait_for_url(base_url + "/")
+        page, script_errors = dashboard_page(chromium, base_url)
 
         # First paint: the row's figures, the p50/p99 table, and the figures marked not current.
         row = page.locator("#decisions-body tr").first.inner_text()

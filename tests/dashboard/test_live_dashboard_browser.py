@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from core import keys
 from risk.snapshot import account_snapshot_publish_step
-from tests.support.browser import running_web
+from tests.support.browser import dashboard_page, running_web
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -77,16 +77,7 @@ def test_the_dashboard_shows_the_account_and_updates_live(
         base_url,
         _env,
     ):
-        page = chromium.new_page()
-        page.goto(base_url + "/")
-        page.fill("#id_username", "owner")
-        page.fill("#id_password", "pw-owner-1")
-        # From the dashboard on (the admin's login page asks for a favicon that isn't there).
-        script_errors = []
-        page.on("pageerror", lambda error: script_errors.append(str(error)))
-        page.on("console", lambda message: message.type == "error" and script_errors.append(message.text))
-        page.click("input[type=submit]")
-        page.wait_for_url(base_url + "/")
+        page, script_errors = dashboard_page(chromium, base_url)
 
         # The first paint, from the server.
         assert page.inner_text("#equity") == f"{equity.quantize(Decimal('0.01')):,}"

@@ -10,7 +10,7 @@ from decimal import Decimal
 import pytest
 
 from core.text import money_text
-from tests.support.browser import manage, running_web
+from tests.support.browser import dashboard_page, manage, running_web
 from tests.support.sim import set_prices
 from trading.rules import Side
 
@@ -59,15 +59,7 @@ def test_a_wl_and_a_pm_trade_closed_at_the_simulator_show_per_strategy(
         base_url,
         env,
     ):
-        page = chromium.new_page()
-        page.goto(base_url + "/")
-        page.fill("#id_username", "owner")
-        page.fill("#id_password", "pw-owner-1")
-        script_errors = []
-        page.on("pageerror", lambda error: script_errors.append(str(error)))
-        page.on("console", lambda message: message.type == "error" and script_errors.append(message.text))
-        page.click("input[type=submit]")
-        page.wait_for_url(base_url + "/")
+        page, script_errors = dashboard_page(chromium, base_url)
 
         # Nothing closed yet: every strategy at zero, a chart of 30 empty days.
         assert _row(page, "WL") == ["WL", "0.00", "0.00", "0.00"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.browser import running_web
+from tests.support.browser import dashboard_page, running_web
 from tests.support.sim import open_orders_on_exchange
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
@@ -26,12 +26,7 @@ def test_the_panic_button_flattens_the_account_and_the_reset_button_lifts_the_lo
         SIM_API_KEY=sim.api_key,
         SIM_API_SECRET=sim.api_secret,
     ) as (base_url, _env):
-        page = chromium.new_page()
-        page.goto(base_url + "/")
-        page.fill("#id_username", "owner")
-        page.fill("#id_password", "pw-owner-1")
-        page.click("input[type=submit]")
-        page.wait_for_url(base_url + "/")
+        page, script_errors = dashboard_page(chromium, base_url)
         assert page.inner_text("#panic-state") == "Not locked."
         assert not page.is_visible("#panic-receipt")  # no panic yet
 
@@ -56,3 +51,4 @@ def test_the_panic_button_flattens_the_account_and_the_reset_button_lifts_the_lo
         assert page.inner_text("#panic-state") == "Not locked."
         assert page.locator("#panic-reset-button").count() == 0
         assert "browser drill" in page.inner_text("#panic-receipt-summary")  # the last receipt stays
+        assert script_errors == []

@@ -9,10 +9,15 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tests.support import REPO
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page
 
 CHROMIUM_FLAGS = [
     "--no-sandbox",
@@ -114,3 +119,31 @@ def running_web(tmp_path: Path, redis_url: str, *, setup: tuple[str, ...] = (), 
         server.terminate()
         server.wait(timeout=10)
         log.close()
+
+
+def dashboard_page(
+    chromium: Browser,
+    base_url: str,
+    *,
+    user: str = "owner",
+    password: str = "pw-owner-1",
+    on: Mapping[str, Callable] | None = None,
+) -> tuple[Page, list[str]]:
+    """A new page logged in through the admin's login form, on the dashboard.
+
+    Returns the page and the list that collects its script errors (uncaught exceptions and
+    console errors) from before the first navigation on; a test asserts it is empty.
+    `on`: more page events to listen to from the start (e.g. "websocket": a handler)."""
+    page = chromium.new_page()
+    script_errors: list[str] = []
+    page.on("pageerror", lambda error: script_errors.append(str(error)))
+    page.on("console", lambda message: message.type == "error" and script_errors.append(message.text))
+    for event, handler in (on or {}).items():
+        page.on(event, handler)
+    page.goto(base_url + "/")
+    assert "/admin/login/" in page.url  # a login comes first
+    page.fill("#id_username", user)
+    page.fill("#id_password", password)
+    page.click("input[type=submit]")
+    page.wait_for_url(base_url + "/")
+    return page, script_errors
