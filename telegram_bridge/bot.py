@@ -32,6 +32,9 @@ COMMANDS = (
     ("close", "panic: lock trading, cancel all orders, close all positions"),
     ("help", "list the commands"),
 )
+# The beat's alert checks and digest flush, run here too: while the worker (or beat) is
+# down, the process that delivers alerts still says a process is missing, and flushes.
+ALERT_WATCH_S = 10.0
 POLL_TIMEOUT_S = 10.0  # getUpdates long-poll; Telegram holds the request open this long
 STARTUP_RETRY_S = 5.0
 POLLING_ERROR_LOG_EVERY_S = 60.0
@@ -178,15 +181,36 @@ async def _stop(application: Application) -> None:
     await application.bot.shutdown()  # when initialize() never completed, shutdown() above skipped it
 
 
+def _alert_watch_once() -> None:
+    from core.alert_checks import alert_checks_step
+    from core.alerts import alert_digests_flush
+
+    try:
+        handlers._db_call(alert_checks_step)
+        handlers._db_call(alert_digests_flush)
+    except Exception as error:  # Redis or the database down: the dashboard says so; try again
+        logger.warning("telegram_alert_watch_failed error=%s", type(error).__name__)
+
+
+async def _alert_watch(stop: asyncio.Event, every_s: float) -> None:
+    """`core.alert_checks` and the digest flush every `every_s`, off the loop. Once-per-outage
+    bookkeeping is in Redis, so running beside the beat's copies alerts nothing twice."""
+    while not stop.is_set():
+        await asyncio.to_thread(_alert_watch_once)
+        await _wait(stop, every_s)
+
+
 async def bot_main(
     stop: asyncio.Event,
     *,
     application: Application | None = None,
     poll_timeout_s: float = POLL_TIMEOUT_S,
     retry_s: float = STARTUP_RETRY_S,
+    alert_watch_s: float | None = ALERT_WATCH_S,
 ) -> None:
-    """Run the bridge until `stop` is set."""
+    """Run the bridge until `stop` is set (and, every `alert_watch_s`, the alert checks)."""
     application = application or application_build()
+    watch = None
     try:
         if not await _start(application, stop, poll_timeout_s=poll_timeout_s, retry_s=retry_s):
             return
@@ -195,7 +219,11 @@ async def bot_main(
             application.bot.username,
             len(settings.TELEGRAM_ALLOWED_CHAT_IDS),
         )
+        if alert_watch_s:
+            watch = asyncio.create_task(_alert_watch(stop, alert_watch_s), name="alert-watch")
         await _serve(stop)
     finally:
+        if watch is not None:
+            watch.cancel()
         await _stop(application)
         logger.info("telegram_stopped")

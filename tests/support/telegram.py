@@ -276,7 +276,8 @@ class BotThread:
 
     def __init__(self, bot_api: BotApiStandIn, **options):
         self.bot_api = bot_api
-        self.options = {"poll_timeout_s": 1.0, "retry_s": 0.2, **options}
+        # The alert watch only where a test asks for it (it reads the database from a thread).
+        self.options = {"poll_timeout_s": 1.0, "retry_s": 0.2, "alert_watch_s": None, **options}
         self.loop: asyncio.AbstractEventLoop | None = None
         self.stop_event: asyncio.Event | None = None
         self.application = None

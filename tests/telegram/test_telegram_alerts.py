@@ -55,3 +55,30 @@ async def test_async_callers_use_the_async_variant(telegram_settings, bot_api):
     with pytest.raises(RuntimeError, match="alert_send_async"):
         alert_send("from inside a loop")
     assert sorted(await alert_send_async("from the engine")) == sorted([OWNER, DESK])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_with_the_worker_down_the_bridge_itself_says_a_process_is_missing(
+    telegram_settings, bot_api, redis_db
+):
+    """The beat's checks run in the Telegram process too: a dead worker cannot report itself."""
+    import time
+
+    from core import keys
+    from core.heartbeat import heartbeat_write
+    from tests.support.telegram import DESK, OWNER, BotThread
+
+    redis_db.set(keys.ALERTS_CHECKS_SINCE, repr(time.time() - 100))  # past the start-up grace
+    for process in ("web", "engine", "beat", "sim", "telegram"):
+        heartbeat_write(process=process)
+    heartbeat_write(process="worker", now=time.time() - 120)  # no Celery worker runs in this test
+
+    bot = BotThread(bot_api, alert_watch_s=0.2).start()
+    try:
+        sent = bot_api.wait_sent(2)
+    finally:
+        bot.stop()
+    assert {s.chat_id for s in sent} == {OWNER, DESK}
+    assert all(s.text.startswith("worker is missing its heartbeat: last seen 12") for s in sent)
+    time.sleep(0.5)
+    assert len(bot_api.sent) == 2  # once per outage, not every pass
