@@ -10,7 +10,8 @@ Sources:
 - the one status snapshot (``core.status``): the switches, the engine's figures, the
   worker's account snapshot (equity, IM %, positions, open orders) with its age, so a
   stopped worker shows as a stale snapshot, and process health;
-- daily PnL: today's ``DailyPnL`` row against ``RiskSettings``'s target and stop;
+- daily PnL: today's ``DailyPnL`` row of the account trading now against ``RiskSettings``'s
+  target and stop;
 - realised PnL per strategy: the ``ClosedPnl`` rows the worker syncs from Bybit;
 - the engine's recent liquidations and the equity samples in Redis, its decisions in the journal;
 - the last alerts (``core.alerts``' capped Redis list).
@@ -33,7 +34,7 @@ from core.text import decimal_or_none, money_text, pct_text, plain_text, utc_tex
 from panic.selectors import panic_receipt_last
 from risk.models import DailyPnL, RiskSettings
 from risk.rules import day_start, im_action, limit_equities, utc_date
-from risk.selectors import realised_pnl
+from risk.selectors import daily_history_rows, daily_row_today, realised_pnl
 from trading.models import Coin, Decision
 
 logger = logging.getLogger(__name__)
@@ -151,6 +152,7 @@ def daily_view(*, risk: RiskSettings, day: DailyPnL | None, today) -> dict:
     )
     return {
         **view,
+        "account": day.account,
         "baseline": str(baseline),
         "baseline_text": money_text(baseline),
         "equity_text": money_text(day.last_equity),
@@ -363,8 +365,8 @@ def equity_samples_today(raw: list[str] | None, *, now: datetime) -> list[list]:
 
 
 def daily_history(*, days: int = DAILY_HISTORY_DAYS) -> list[dict]:
-    """The last ``days`` DailyPnL rows, oldest first (the chart's order)."""
-    rows = list(DailyPnL.objects.order_by("-date")[:days])
+    """The last ``days`` days of this mode's DailyPnL rows (one a day), oldest first (the chart's order)."""
+    rows = daily_history_rows(mode=settings.EXCHANGE_MODE, days=days)
     return [
         {
             "date": row.date.isoformat(),
@@ -467,7 +469,9 @@ def dashboard_snapshot(*, now: datetime, reads: RedisReads | None = None) -> dic
         "at_ms": _ms(now),
         "redis_error": status.redis_error or reads.error,
         "account": account,
-        "daily": daily_view(risk=risk, day=DailyPnL.objects.filter(date=today).first(), today=today),
+        "daily": daily_view(
+            risk=risk, day=daily_row_today(today=today, mode=status.exchange_mode), today=today
+        ),
         "im": im_view(risk=risk, im_pct=account.get("im_pct")),
         "lock": lock_view(state=status.switches, now=now),
         "health": health_view(status),

@@ -15,6 +15,8 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -91,6 +93,32 @@ def _ensure_admin_user() -> None:
     )
 
 
+def exchange_refusal_watch(
+    *, since_ms: int, timeout_s: float = 15.0, interval_s: float = 0.5, out=None
+) -> str:
+    """After the processes start: wait up to ``timeout_s`` for the first word on the exchange
+    (``core.exchange_status``, written by the worker's and the engine's calls since ``since_ms``)
+    and print a refused API key in plain words, boxed, so it is not lost among the processes'
+    output. Returns what it printed ("" when the exchange answered, or nobody said in time)."""
+    from core.exchange_status import exchange_status_read
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            status = exchange_status_read()
+        except Exception:  # Redis not up yet: ask again
+            status = None
+        if status is not None and (status.last_ok_ms or 0) >= since_ms:
+            return ""
+        if status is not None and status.key_refused and (status.last_error_ms or 0) >= since_ms:
+            rule = "!" * 78
+            text = f"\n{rule}\n  {status.last_error}\n  Nothing trades until the key is fixed.\n{rule}\n"
+            print(text, file=out or sys.stderr, flush=True)
+            return text
+        time.sleep(interval_s)
+    return ""
+
+
 def main() -> int:
     _prepare_environment()
     _ports_check()
@@ -140,7 +168,13 @@ def main() -> int:
         # honcho gets its own session, so a stop reaches it exactly once, from us: Ctrl-C
         # in the terminal, or SIGTERM from a service manager, is passed on, and honcho
         # stops its processes in order. Redis (started the same way) stops last.
+        started_ms = int(time.time() * 1000)
         child = subprocess.Popen(honcho, cwd=BASE_DIR, start_new_session=True)
+        # A mistyped key, said once in plain words at the start (the processes keep running:
+        # the dashboard and /status say it too, and a fixed key is picked up).
+        threading.Thread(
+            target=exchange_refusal_watch, kwargs={"since_ms": started_ms}, name="key-check", daemon=True
+        ).start()
         stop_requested = []
 
         def pass_on(signum, _frame):

@@ -15,6 +15,10 @@ States, judged at read time (pure): ``ok``; ``unreachable`` (no answer: timeout,
 connection refused, HTTP 5xx); ``refused`` (it answers, with an error: keys refused, IP
 banned...); ``unknown`` (no probe recorded yet, or none for ``PROBE_STALE_S``: the
 worker is down, which the process health says too).
+
+A refused API key is a ``refused`` state with ``key_refused`` set: its recorded error is
+already the plain words of what to fix (``trading.alerting.auth_error_text``), and the
+problem line is those words, not "refusing our calls".
 """
 
 from __future__ import annotations
@@ -32,6 +36,8 @@ ALERT_AFTER_S = 10.0
 PROBE_STALE_S = 30.0
 
 UNREACHABLE, REFUSED = "unreachable", "refused"
+# A failure kind, recorded by the trading side: the API key itself was refused (a REFUSED state).
+KEY_REFUSED = "key_refused"
 
 
 @dataclass(frozen=True)
@@ -41,6 +47,7 @@ class ExchangeStatus:
     last_error: str
     last_error_ms: int | None
     failing_since_ms: int | None
+    key_refused: bool = False  # the refusal is of the API key (last_error says what to fix)
 
     @property
     def failing(self) -> bool:
@@ -56,6 +63,8 @@ class ExchangeStatus:
         if self.state == "unknown":
             return "Exchange status unknown: no recent exchange call (is the worker running?)"
         since = "" if self.failing_since_ms is None else f" since {_clock(self.failing_since_ms)} UTC"
+        if self.key_refused:
+            return f"{self.last_error} (refused{since})" if since else self.last_error
         what = "unreachable" if self.state == UNREACHABLE else "refusing our calls"
         return f"Exchange {what}{since}: {self.last_error}"
 
@@ -63,6 +72,7 @@ class ExchangeStatus:
         return {
             "state": self.state,
             "failing": self.failing,
+            "key_refused": self.key_refused,
             "problem": self.problem,
             "last_ok_ms": self.last_ok_ms,
             "last_error": self.last_error,
@@ -93,13 +103,14 @@ def exchange_status_judge(raw: dict, *, now_ms: int) -> ExchangeStatus:
     elif failing_since is None:
         state = "ok"
     else:
-        state = REFUSED if raw.get("last_error_kind") == REFUSED else UNREACHABLE
+        state = REFUSED if raw.get("last_error_kind") in (REFUSED, KEY_REFUSED) else UNREACHABLE
     return ExchangeStatus(
         state=state,
         last_ok_ms=last_ok,
         last_error=raw.get("last_error", ""),
         last_error_ms=last_error_ms,
         failing_since_ms=failing_since,
+        key_refused=state == REFUSED and raw.get("last_error_kind") == KEY_REFUSED,
     )
 
 
@@ -119,9 +130,13 @@ def exchange_ok_record(*, client=None, now_ms: int | None = None) -> bool:
     return bool(alerted)
 
 
-def exchange_failure_record(*, kind: str, error: str, client=None, now_ms: int | None = None) -> bool:
-    """A failed call (``kind``: UNREACHABLE or REFUSED). True exactly once per outage: when it
-    has lasted ``ALERT_AFTER_S`` (the caller alerts)."""
+def exchange_failure_record(
+    *, kind: str, error: str, client=None, now_ms: int | None = None, alert_after_s: float | None = None
+) -> bool:
+    """A failed call (``kind``: UNREACHABLE, REFUSED or KEY_REFUSED). True exactly once per outage:
+    when it has lasted ``alert_after_s`` (default ``ALERT_AFTER_S``; 0 for a refused key, which
+    no retry cures), and the caller alerts."""
+    alert_after_s = ALERT_AFTER_S if alert_after_s is None else alert_after_s
     client = client or redis_client()
     now_ms = now_ms or int(time.time() * 1000)
     with client.pipeline(transaction=True) as pipe:
@@ -132,6 +147,6 @@ def exchange_failure_record(*, kind: str, error: str, client=None, now_ms: int |
         pipe.hsetnx(keys.EXCHANGE_STATUS, "failing_since_ms", now_ms)
         pipe.hget(keys.EXCHANGE_STATUS, "failing_since_ms")
         *_, since = pipe.execute()
-    if now_ms - (_int(since) or now_ms) < ALERT_AFTER_S * 1000:
+    if now_ms - (_int(since) or now_ms) < alert_after_s * 1000:
         return False
     return bool(client.hsetnx(keys.EXCHANGE_STATUS, "alerted", now_ms))

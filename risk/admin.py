@@ -21,7 +21,7 @@ class RiskSettingsAdmin(SingletonAdmin, admin.ModelAdmin):
 @admin.register(DailyPnL)
 class DailyPnLAdmin(ReadOnlyAdmin, admin.ModelAdmin):
     list_display = PNL_LOG_COLUMNS
-    list_filter = ("outcome",)
+    list_filter = ("outcome", "account")
     date_hierarchy = "date"
     actions = ["export_pnl_log_csv"]
 

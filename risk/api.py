@@ -49,7 +49,8 @@ risk_settings = singleton_settings_view(
 @extend_schema(responses=DailyPnLSerializer(many=True))
 @api_view(["GET"])
 def daily_pnl(request):
-    """Daily PnL rows, newest first (at most a year)."""
+    """Daily PnL rows, newest first (at most a year): a row per UTC day and account (``account``:
+    exchange mode and Bybit UID), so a day with a change of account has two."""
     return Response(DailyPnLSerializer(DailyPnL.objects.all()[:366], many=True).data)
 
 
@@ -58,6 +59,9 @@ def daily_pnl(request):
 
 class DailyLimitsSerializer(serializers.Serializer):
     date = serializers.DateField()
+    account = serializers.CharField(
+        allow_null=True, help_text='The measured account: exchange mode and Bybit UID ("live:53888001").'
+    )
     baseline_equity = serializers.DecimalField(max_digits=20, decimal_places=4, allow_null=True)
     pnl_usdt = serializers.DecimalField(max_digits=20, decimal_places=4, allow_null=True)
     pnl_pct = serializers.DecimalField(max_digits=12, decimal_places=4, allow_null=True)

@@ -2,6 +2,12 @@
 record against its baseline, the daily target and stop, the flatten and its retry, and the
 next UTC day's re-enable.
 
+A day's row belongs to one account: the gateway's mode and the key's Bybit UID
+(``BybitGateway.account_id``). A change of account mid-day (``sim`` to ``demo``, or another
+key) starts the new account's own baseline, journaled as ``account_changed``, instead of
+judging the new equity against the old account's baseline (which fired the daily stop or
+target at once and disabled trading for the day); the old account's row stays as history.
+
 Shared state between workers lives where every worker sees it: in the database the day's
 row (``DailyPnL``), claimed with a conditional UPDATE of its ``outcome`` so only one worker
 flattens for a day's limit, and the trading switch; in Redis, with TTLs, a pending daily
@@ -15,7 +21,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from core import keys
 from core.alerts import alert_send
@@ -28,7 +34,6 @@ from risk.rules import DayOutcome
 from trading.bybit import BybitGateway
 from trading.errors import GatewayError
 from trading.flatten import FlattenReport, positions_flatten
-from trading.models import Decision
 from trading.services import decision_record, trading_disable_until, trading_state_publish
 
 logger = logging.getLogger(__name__)
@@ -46,11 +51,23 @@ FLATTEN_PAUSE_S = 0.5
 DAILY_FLATTEN_PENDING_TTL_S = 2 * 86400
 
 
+# The account of a row made while the key could not be read: "<mode>:unidentified". The
+# first pass that reads the key adopts it (it only ever holds the settings' stand-in).
+UNIDENTIFIED = "unidentified"
+Source = DailyPnL.BaselineSource
+
+
+def account_unidentified(mode: str) -> str:
+    return f"{mode}:{UNIDENTIFIED}"
+
+
 @dataclass
 class DailyControlResult:
     date: date
+    account: str = ""  # whose row this pass measured ("<mode>:<uid>", or "<mode>:unidentified")
     baseline_created: bool = False
     baseline_source: str = ""  # "exchange", "fallback" (RiskSettings.equity_usdt) or "rebased"
+    account_changed: bool = False  # this pass started a new account's baseline mid-day
     equity: Decimal | None = None  # None: the exchange could not be read this pass
     pnl_pct: Decimal | None = None
     outcome: str = DayOutcome.OPEN.value
@@ -65,6 +82,8 @@ class DailyControlResult:
     def summary(self) -> dict:
         return {
             "date": self.date.isoformat(),
+            "account": self.account,
+            "account_changed": self.account_changed,
             "baseline_created": self.baseline_created,
             "baseline_source": self.baseline_source,
             "equity": decimal_text(self.equity),
@@ -80,11 +99,13 @@ def daily_control_step(*, gateway: BybitGateway, now: datetime) -> DailyControlR
     """One pass of the daily control for ``now``'s UTC day.
 
     - Lifts a daily-limit disable whose time has come (the new day), and only that.
-    - The day's first pass creates its ``DailyPnL`` row with the wallet equity as
-      the baseline. When the exchange cannot be read, the baseline is
-      ``RiskSettings.equity_usdt`` and the journal says so; the first equity read of
-      the day then replaces that stand-in (journaled), so a stale setting can never
-      make a limit look reached.
+    - Reads which account the gateway trades (cached per gateway) and uses that
+      account's row of the day. The day's first pass of an account creates it with
+      the wallet equity as the baseline; when another account already has a row
+      today, that is a change of account, journaled as ``account_changed``. When the
+      exchange cannot be read, the baseline is ``RiskSettings.equity_usdt`` and the
+      journal says so; the first equity read of the day then replaces that stand-in
+      (journaled), so a stale setting can never make a limit look reached.
     - Every pass records last/high/low equity and the day's PnL.
     - When PnL reaches +target % or -stop % on a still-open day, the pass that wins
       the conditional UPDATE of the outcome disables trading until the next 00:00
@@ -96,13 +117,26 @@ def daily_control_step(*, gateway: BybitGateway, now: datetime) -> DailyControlR
     result = DailyControlResult(date=today)
     result.reenabled = _daily_disable_lift(now=now)
     risk = RiskSettings.load()
-    equity, read_error = _equity_read(gateway)
+    account, read_error = _account_read(gateway)
+    equity = None
+    if account is not None:
+        equity, read_error = _equity_read(gateway)
     result.equity = equity
-    day = _day_row(today=today, equity=equity, read_error=read_error, risk=risk, now=now, result=result)
+    day = _day_row(
+        today=today,
+        account=account,
+        mode=str(gateway.mode),
+        equity=equity,
+        read_error=read_error,
+        risk=risk,
+        now=now,
+        result=result,
+    )
+    result.account = day.account
     if equity is None:
         result.outcome = day.outcome
         return result
-    if not result.baseline_created and _baseline_is_stand_in(now=now):
+    if not result.baseline_created and day.baseline_source == Source.FALLBACK:
         day = _baseline_rebase(day=day, equity=equity, now=now, result=result)
     figures = rules.daily_pnl(baseline=day.baseline_equity, equity=equity)
     result.pnl_pct = figures.pnl_pct
@@ -139,6 +173,15 @@ def _day_figures_store(*, day: DailyPnL, equity: Decimal, figures: rules.DailyFi
         rows.filter(low_equity__gt=equity).update(low_equity=equity)
 
 
+def _account_read(gateway: BybitGateway) -> tuple[str | None, GatewayError | None]:
+    """The gateway's account ("<mode>:<uid>"), or None when the key can't be read."""
+    try:
+        return gateway.account_id(), None
+    except GatewayError as error:
+        logger.warning("daily_account_unreadable code=%s error=%s", error.code, type(error).__name__)
+        return None, error
+
+
 def _equity_read(gateway: BybitGateway) -> tuple[Decimal | None, GatewayError | None]:
     try:
         return rules.money(gateway.wallet().total_equity), None
@@ -150,18 +193,37 @@ def _equity_read(gateway: BybitGateway) -> tuple[Decimal | None, GatewayError | 
 def _day_row(
     *,
     today: date,
+    account: str | None,
+    mode: str,
     equity: Decimal | None,
     read_error: GatewayError | None,
     risk: RiskSettings,
     now: datetime,
     result: DailyControlResult,
 ) -> DailyPnL:
-    day = DailyPnL.objects.filter(date=today).first()
-    if day is not None:
-        return day
+    """The account's row of ``today``, created on its first pass (``account`` None: the key
+    could not be read, so this mode's row touched last stands, or a stand-in row is made)."""
+    rows = DailyPnL.objects.filter(date=today)
+    if account is None:
+        day = rows.filter(account__startswith=f"{mode}:").order_by("-updated_at", "-id").first()
+        if day is not None:
+            return day
+        account = account_unidentified(mode)
+    else:
+        day = rows.filter(account=account).first() or _unidentified_adopt(
+            today=today, mode=mode, account=account
+        )
+        if day is not None:
+            return day
+    previous = rows.exclude(account=account).order_by("-updated_at", "-id").first()
     baseline = equity if equity is not None else rules.money(risk.equity_usdt)
-    source = "exchange" if equity is not None else "fallback"
-    details = {"date": today.isoformat(), "baseline_equity": decimal_text(baseline), "source": source}
+    source = Source.EXCHANGE if equity is not None else Source.FALLBACK
+    details = {
+        "date": today.isoformat(),
+        "account": account,
+        "baseline_equity": decimal_text(baseline),
+        "source": source.value,
+    }
     if read_error is not None:
         details.update(
             {
@@ -170,13 +232,24 @@ def _day_row(
                 "error": type(read_error).__name__,
             }
         )
-    # The row and its journal entry together: the entry is how a later pass knows a
-    # baseline is only the stand-in (see _baseline_is_stand_in).
+    if previous is not None:
+        # Another account measured today so far: its baseline says nothing about this one.
+        details.update(
+            {
+                "previous_account": previous.account,
+                "previous_baseline_equity": decimal_text(previous.baseline_equity),
+                "previous_outcome": previous.outcome,
+                "account_note": "a new account today: its own baseline; the previous account's row stays",
+            }
+        )
+    # The row and its journal entry together.
     with transaction.atomic():
         day, created = DailyPnL.objects.get_or_create(
             date=today,
+            account=account,
             defaults={
                 "baseline_equity": baseline,
+                "baseline_source": source.value,
                 "last_equity": baseline,
                 "high_equity": baseline,
                 "low_equity": baseline,
@@ -190,32 +263,48 @@ def _day_row(
                 strategy=STRATEGY,
                 action="daily_baseline",
                 outcome=TAKEN,
-                reason_code=source,
+                reason_code="account_changed" if previous is not None else source.value,
                 details=details,
                 at=now,
             )
     if not created:  # another worker created it between our read and our insert
         return day
     result.baseline_created = True
-    result.baseline_source = source
-    logger.info("daily_baseline date=%s baseline_equity=%s source=%s", today, baseline, source)
+    result.baseline_source = source.value
+    result.account_changed = previous is not None
+    if previous is not None:
+        logger.warning(
+            "daily_account_changed date=%s account=%s previous=%s baseline_equity=%s source=%s",
+            today,
+            account,
+            previous.account,
+            baseline,
+            source.value,
+        )
+    else:
+        logger.info(
+            "daily_baseline date=%s account=%s baseline_equity=%s source=%s",
+            today,
+            account,
+            baseline,
+            source.value,
+        )
     return day
 
 
-def _baseline_is_stand_in(*, now: datetime) -> bool:
-    """Whether today's baseline is still the settings' stand-in: the journal's latest word on it says so."""
-    latest = (
-        Decision.objects.filter(
-            strategy=STRATEGY,
-            action="daily_baseline",
-            created_at__gte=rules.day_start(now),
-            created_at__lt=rules.next_utc_midnight(now),
-        )
-        .order_by("-created_at", "-id")
-        .values_list("reason_code", flat=True)
-        .first()
-    )
-    return latest == "fallback"
+def _unidentified_adopt(*, today: date, mode: str, account: str) -> DailyPnL | None:
+    """The stand-in row made while this mode's key could not be read becomes ``account``'s: it
+    never measured anything (no equity is read without the account), and the first read rebases it."""
+    rows = DailyPnL.objects.filter(date=today, account=account_unidentified(mode))
+    try:
+        with transaction.atomic():
+            adopted = rows.update(account=account)
+    except IntegrityError:  # another worker created the account's own row meanwhile
+        return DailyPnL.objects.filter(date=today, account=account).first()
+    if not adopted:
+        return None
+    logger.info("daily_account_identified date=%s account=%s", today, account)
+    return DailyPnL.objects.filter(date=today, account=account).first()
 
 
 def _baseline_rebase(
@@ -224,9 +313,10 @@ def _baseline_rebase(
     """Replace a stand-in baseline by the first equity the exchange reported today."""
     with transaction.atomic():
         replaced = DailyPnL.objects.filter(
-            pk=day.pk, baseline_equity=day.baseline_equity, outcome=DayOutcome.OPEN
+            pk=day.pk, baseline_source=Source.FALLBACK, outcome=DayOutcome.OPEN
         ).update(
             baseline_equity=equity,
+            baseline_source=Source.REBASED,
             last_equity=equity,
             high_equity=equity,
             low_equity=equity,
@@ -242,6 +332,7 @@ def _baseline_rebase(
                 reason_code="rebased",
                 details={
                     "date": day.date.isoformat(),
+                    "account": day.account,
                     "baseline_equity": decimal_text(equity),
                     "replaced": decimal_text(day.baseline_equity),
                     "source": "exchange",
@@ -250,8 +341,10 @@ def _baseline_rebase(
                 at=now,
             )
     if replaced == 1:
-        result.baseline_source = "rebased"
-        logger.info("daily_baseline_rebased date=%s baseline_equity=%s", day.date, equity)
+        result.baseline_source = Source.REBASED.value
+        logger.info(
+            "daily_baseline_rebased date=%s account=%s baseline_equity=%s", day.date, day.account, equity
+        )
     day.refresh_from_db()
     return day
 
@@ -296,6 +389,7 @@ def _daily_limit_act(
         reason_code=outcome.value,
         details={
             "date": today.isoformat(),
+            "account": day.account,
             "baseline_equity": decimal_text(day.baseline_equity),
             "pnl_usdt": decimal_text(figures.pnl_usdt),
             "pnl_pct": decimal_text(figures.pnl_pct),

@@ -92,16 +92,39 @@ class RiskSettings(SingletonModel):
                 )
 
 
+# The account of a day's row written before rows named their account (migration 0003).
+UNKNOWN_ACCOUNT = "unknown"
+
+
 class DailyPnL(models.Model):
-    """One UTC day of account equity against its baseline (a row of the old pnl_log.csv)."""
+    """One UTC day of one account's equity against its baseline (a row of the old pnl_log.csv).
+
+    A day has a row per account it traded: switching from ``sim`` to ``demo`` (or to another
+    key) mid-day starts the new account's own baseline, and the old account's row stays as
+    history (``risk.daily``).
+    """
 
     class Outcome(models.TextChoices):
         OPEN = "open"
         TARGET_HIT = "target_hit", "target hit"
         STOP_HIT = "stop_hit", "stop hit"
 
-    date = models.DateField(unique=True, help_text="UTC date.")
+    class BaselineSource(models.TextChoices):
+        EXCHANGE = "exchange", "the day's first equity read"
+        FALLBACK = "fallback", "stand-in: RiskSettings.equity_usdt (exchange unreadable)"
+        REBASED = "rebased", "the first read after a stand-in"
+
+    date = models.DateField(help_text="UTC date.")
+    account = models.CharField(
+        max_length=40,
+        default=UNKNOWN_ACCOUNT,
+        help_text='Exchange mode and Bybit UID of the measured account, e.g. "live:53888001"; '
+        '"<mode>:unidentified" until the key could be read; "unknown" on rows older than this field.',
+    )
     baseline_equity = models.DecimalField(max_digits=20, decimal_places=4)
+    baseline_source = models.CharField(
+        max_length=10, choices=BaselineSource.choices, default=BaselineSource.EXCHANGE
+    )
     last_equity = models.DecimalField(max_digits=20, decimal_places=4)
     pnl_usdt = models.DecimalField("PnL (USDT)", max_digits=20, decimal_places=4, default=Decimal("0"))
     pnl_pct = models.DecimalField("PnL %", max_digits=10, decimal_places=4, default=Decimal("0"))
@@ -111,12 +134,15 @@ class DailyPnL(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        ordering = ["-date"]
+        ordering = ["-date", "-updated_at"]
         verbose_name = "daily PnL"
         verbose_name_plural = "daily PnL"
+        constraints = [
+            models.UniqueConstraint(fields=["date", "account"], name="daily_pnl_one_row_per_account")
+        ]
 
     def __str__(self):
-        return f"{self.date} {self.pnl_pct}% ({self.outcome})"
+        return f"{self.date} {self.account} {self.pnl_pct}% ({self.outcome})"
 
     def clean(self):
         if self.baseline_equity is not None and self.baseline_equity <= 0:

@@ -9,7 +9,8 @@ from typing import TextIO
 
 from risk.models import DailyPnL
 
-# The columns of the old pnl_log.csv, in its order (the admin's export writes the same).
+# The columns of the old pnl_log.csv, in its order (the admin's export writes the same), then
+# the measured account: a day with a change of account has a row per account.
 PNL_LOG_COLUMNS = (
     "date",
     "baseline_equity",
@@ -19,6 +20,7 @@ PNL_LOG_COLUMNS = (
     "high_equity",
     "low_equity",
     "outcome",
+    "account",
 )
 
 
@@ -29,7 +31,7 @@ def pnl_log_write(*, out: TextIO, since: date | None = None, until: date | None 
     the admin's selection) limits it further. Money keeps the record's four decimals,
     written exactly as stored.
     """
-    rows = (DailyPnL.objects.all() if rows is None else rows).order_by("date")
+    rows = (DailyPnL.objects.all() if rows is None else rows).order_by("date", "id")
     if since is not None:
         rows = rows.filter(date__gte=since)
     if until is not None:

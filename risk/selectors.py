@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
+from django.db.models import Q
+
 from core.status import StatusSnapshot
-from risk.models import ClosedPnl, DailyPnL, RiskSettings
+from risk.models import UNKNOWN_ACCOUNT, ClosedPnl, DailyPnL, RiskSettings
 from risk.rules import (
     PNL_STRATEGIES,
     PnlSum,
@@ -39,13 +41,40 @@ def engine_risk_levels() -> RiskLevels:
     )
 
 
+# -- the daily record of the account trading now (a day has a row per account: risk.daily) --
+
+
+def daily_rows_of_mode(mode: str):
+    """The DailyPnL rows of this exchange mode's accounts, and the rows older than accounts
+    ("unknown"): a reader never shows the simulator's day as the demo account's."""
+    return DailyPnL.objects.filter(Q(account__startswith=f"{mode}:") | Q(account=UNKNOWN_ACCOUNT))
+
+
+def daily_row_today(*, today: date, mode: str) -> DailyPnL | None:
+    """Today's row of the account trading now: of this mode's rows, the one the daily control
+    measured last (after a change of key mid-day, the new account's)."""
+    return daily_rows_of_mode(mode).filter(date=today).order_by("-updated_at", "-id").first()
+
+
+def daily_history_rows(*, mode: str, days: int) -> list[DailyPnL]:
+    """This mode's last ``days`` days, one row a day (the one measured last), newest first."""
+    rows = daily_rows_of_mode(mode).order_by("-date", "-updated_at", "-id")
+    by_date: dict[date, DailyPnL] = {}
+    for row in rows.iterator():
+        if row.date not in by_date:
+            if len(by_date) == days:
+                break
+            by_date[row.date] = row
+    return list(by_date.values())
+
+
 def account_summary(status: StatusSnapshot) -> dict:
     """The account from the status snapshot (the worker's last read, never the exchange)
     with its age, the IM levels, and today's PnL against the daily target and stop."""
     risk = RiskSettings.load()
     account = status.account or {}
     at_ms = account.get("at_ms")
-    day = DailyPnL.objects.filter(date=utc_date(status.at)).first()
+    day = daily_row_today(today=utc_date(status.at), mode=status.exchange_mode)
     target_equity = stop_equity = None
     if day is not None:
         target_equity, stop_equity = limit_equities(
@@ -62,6 +91,7 @@ def account_summary(status: StatusSnapshot) -> dict:
         "im_reduce_pct": risk.im_reduce_pct,
         "daily": {
             "date": utc_date(status.at),
+            "account": day and day.account,
             "baseline_equity": day and day.baseline_equity,
             "pnl_usdt": day and day.pnl_usdt,
             "pnl_pct": day and day.pnl_pct,

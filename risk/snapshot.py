@@ -27,7 +27,6 @@ from decimal import Decimal
 from core import keys
 from core.alerts import alert_send
 from core.redis_client import redis_client
-from trading.alerting import gateway_error_alert
 from trading.bybit import BybitGateway, Order, Position, Wallet
 from trading.errors import GatewayError
 from trading.models import Coin
@@ -156,8 +155,7 @@ def account_snapshot_publish_step(*, gateway: BybitGateway, now: datetime) -> Sn
     except GatewayError as error:
         text = f"{type(error).__name__} (code {error.code}): {error.message}"[:300]
         logger.warning("account_snapshot_failed error=%s code=%s", type(error).__name__, error.code)
-        exchange_failure_note(error)
-        gateway_error_alert(error)  # refused keys: every 2 s, folded by the rate limit into one
+        exchange_failure_note(error)  # a refused key: the status in plain words, alerted once
         redis_client().set(
             keys.ACCOUNT_SNAPSHOT_ERROR,
             json.dumps({"at_ms": _ms(now), "error": text}),

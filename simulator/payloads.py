@@ -5,6 +5,8 @@ where Bybit sends strings, JSON integers and booleans where it sends those. Pric
 and quantities carry the instrument's decimals, money values up to 8 decimals.
 """
 
+import hashlib
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from . import rules
@@ -472,3 +474,45 @@ def state_order(order: Order) -> dict:
 
 def market_prices(market: Market) -> dict:
     return {symbol: fixed(book.last, book.instrument.tick_size) for symbol, book in market.symbols.items()}
+
+
+def user_id_for_key(api_key: str) -> int:
+    """The simulator account's Bybit UID: stable for an API key (a restart keeps it), and
+    different keys are different accounts. Eight or nine digits, like Bybit's."""
+    return 10_000_000 + int(hashlib.sha256(api_key.encode()).hexdigest()[:12], 16) % 900_000_000
+
+
+def api_key_row(api_key: str, created_ms: int) -> dict:
+    """GET /v5/user/query-api for the simulator's one key: a read-write, unified key with
+    contract trading, bound to no IP (docs/v5/user/apikey-info.mdx)."""
+    created = datetime.fromtimestamp(created_ms / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return {
+        "id": str(user_id_for_key(api_key) % 100_000_000 + 1),
+        "note": "simulator",
+        "apiKey": api_key,
+        "readOnly": 0,
+        "secret": "",
+        "permissions": {
+            "ContractTrade": ["Order", "Position"],
+            "Spot": [],
+            "Wallet": ["AccountTransfer"],
+            "Options": [],
+            "Derivatives": ["DerivativesTrade"],
+            "CopyTrading": [],
+            "BlockTrade": [],
+            "Exchange": [],
+            "NFT": [],
+        },
+        "ips": ["*"],
+        "type": 1,
+        "deadlineDay": 90,
+        "expiredAt": "",
+        "createdAt": created,
+        "unified": 0,
+        "uta": 1,
+        "userID": user_id_for_key(api_key),
+        "inviterID": 0,
+        "vipLevel": "No VIP",
+        "mktMakerLevel": "0",
+        "affiliateID": 0,
+    }

@@ -171,6 +171,15 @@ def closed_pnl(sim: Simulator, request: dict, received_ns: int) -> dict:
     }
 
 
+# When this simulator process started: its key's createdAt.
+_STARTED_MS = wall_ms()
+
+
+def api_key_info(sim: Simulator, request: dict, received_ns: int) -> dict:
+    """The key's details and its account's UID (the simulator has one account, one key)."""
+    return payloads.api_key_row(sim.options.api_key, _STARTED_MS)
+
+
 PRIVATE_ROUTES = {
     ("POST", ORDER_CREATE): order_create,
     ("POST", ORDER_BATCH): order_create_batch,
@@ -188,4 +197,5 @@ PRIVATE_ROUTES = {
     ("GET", "/v5/account/query-dcp-info"): query_dcp_info,
     ("GET", "/v5/execution/list"): execution_list,
     ("GET", "/v5/position/closed-pnl"): closed_pnl,
+    ("GET", "/v5/user/query-api"): api_key_info,
 }

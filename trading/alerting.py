@@ -32,11 +32,22 @@ def is_venue_refusal(error: BaseException) -> bool:
     )
 
 
-def auth_error_text(code: int | None, message: str) -> str:
-    return (
-        f"Bybit refused the API keys ({message}, retCode {code}): nothing can trade or be read "
-        "until BYBIT_API_KEY / BYBIT_API_SECRET are fixed."
+def auth_error_text(code: int | None, message: str, *, mode: str | None = None) -> str:
+    """What a refused key means and what to do, in plain words (the alert, the status line,
+    /status, the start of `make run`). ``mode``: the exchange mode (default: this process's)."""
+    from django.conf import settings
+
+    mode = mode or settings.EXCHANGE_MODE
+    venue, names = (
+        ("the simulator", "SIM_API_KEY / SIM_API_SECRET")
+        if mode == "sim"
+        else ("Bybit", "BYBIT_API_KEY / BYBIT_API_SECRET")
     )
+    message = message.rstrip(". ")
+    if code is None:  # no answer behind it: the keys are missing, nothing was sent
+        return f"API key missing ({message}): set {names} in .env for {mode} mode, then restart."
+    detail = message if code < 1000 else f"retCode {code}: {message}"  # 401: an HTTP status
+    return f"API key refused by {venue} ({detail}): fix {names} in .env for {mode} mode, then restart."
 
 
 def order_refused_text(*, what: str, symbol: str, code: int | None, message: str) -> str:

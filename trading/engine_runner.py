@@ -27,6 +27,7 @@ from django.db import close_old_connections
 
 from core import keys
 from trading import feeds
+from trading.alerting import auth_error_text
 from trading.bybit import BybitGateway, ExchangeMode
 from trading.engine import (
     LATENCY_FIGURES,
@@ -35,7 +36,8 @@ from trading.engine import (
     LiquidationEngine,
     journal_rows,
 )
-from trading.errors import GatewayError
+from trading.errors import AuthError, GatewayError
+from trading.worker_gateway import exchange_failure_note, exchange_ok_note
 
 logger = logging.getLogger(__name__)
 
@@ -111,6 +113,7 @@ class EngineRunner:
         journal_interval_s: float = 0.5,
         config_interval_s: float = 30.0,
         startup_retry_s: float = 2.0,
+        key_refused_retry_s: float = 10.0,
         feed_options: dict[str, Any] | None = None,
         mode: str | None = None,
     ) -> None:
@@ -120,6 +123,7 @@ class EngineRunner:
         self.journal_interval_s = journal_interval_s
         self.config_interval_s = config_interval_s
         self.startup_retry_s = startup_retry_s
+        self.key_refused_retry_s = key_refused_retry_s
         self.feed_options = feed_options or {}
         self.engine: LiquidationEngine | None = None
         self.ready = asyncio.Event()
@@ -145,16 +149,32 @@ class EngineRunner:
     # -- start-up -------------------------------------------------------------
 
     async def _prepare_gateway(self, stop: asyncio.Event) -> bool:
+        """Prepare the gateway, retrying until the venue answers. Each failure is recorded in
+        the exchange status (the dashboard, /status and /api/health read it); a refused key is
+        said once in plain words (what to fix) and retried less often: no retry cures it, but a
+        key fixed on Bybit's side (IP allowlist, permissions) is picked up without a restart."""
         attempt = 0
+        said = ""  # the refusal already logged in plain words, so it is said once per outage
         while not stop.is_set():
+            retry_s = self.startup_retry_s
             try:
                 await asyncio.to_thread(self.gateway.prepare)
+                if attempt:
+                    await asyncio.to_thread(exchange_ok_note)
                 return True
             except GatewayError as error:
                 attempt += 1
                 self.phase = "waiting_for_venue"
                 await self.publish_stats()
-                if attempt == 1 or attempt % 30 == 0:
+                await asyncio.to_thread(exchange_failure_note, error)
+                if isinstance(error, AuthError):
+                    retry_s = max(retry_s, self.key_refused_retry_s)
+                    text = auth_error_text(error.code, error.message, mode=self.run_info["mode"])
+                    if text != said:
+                        said = text
+                        logger.error("engine_api_key_refused %s", text)
+                elif attempt == 1 or attempt % 30 == 0:
+                    said = ""
                     logger.warning(
                         "engine_venue_unavailable attempt=%d error=%s code=%s",
                         attempt,
@@ -162,7 +182,7 @@ class EngineRunner:
                         getattr(error, "code", None),
                     )
             try:
-                await asyncio.wait_for(stop.wait(), timeout=self.startup_retry_s)
+                await asyncio.wait_for(stop.wait(), timeout=retry_s)
             except TimeoutError:
                 pass
         return False

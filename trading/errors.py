@@ -12,7 +12,7 @@ Hierarchy::
     |-- RetryableError           10000/10006/10016, HTTP 429/5xx
     |   `-- ExchangeUnreachable  timeout, connection failure, non-JSON answer
     |-- ClockSkewError           10002
-    |-- AuthError                10003/10004/10005, missing keys
+    |-- AuthError                10003/10004/10005/10007/10010/33004, missing keys
     |-- IpBanned                 HTTP 403: stop every session for 10+ minutes
     |-- OrderRejected            the venue said no to an order; don't resend unchanged
     |   |-- ReduceOnlyRejected   110017
@@ -145,6 +145,9 @@ _ERROR_BY_RET_CODE: dict[int, type[GatewayError]] = {
     10003: AuthError,
     10004: AuthError,
     10005: AuthError,
+    10007: AuthError,  # User authentication failed.
+    10010: AuthError,  # Unmatched IP: the key is bound to other IP addresses
+    33004: AuthError,  # (Derivatives) Your api key has expired
     10006: RetryableError,
     10016: RetryableError,
     110004: InsufficientBalance,

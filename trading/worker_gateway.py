@@ -17,12 +17,14 @@ from django.utils import timezone
 
 from core.alerts import alert_send
 from core.exchange_status import (
+    KEY_REFUSED,
     REFUSED,
     UNREACHABLE,
     exchange_failure_record,
     exchange_ok_record,
     exchange_status_read,
 )
+from trading.alerting import auth_error_text
 from trading.errors import (
     AuthError,
     ClockSkewError,
@@ -70,18 +72,27 @@ def exchange_failure_kind(error: GatewayError) -> str | None:
     return None
 
 
-def exchange_failure_note(error: GatewayError) -> None:
-    """Record a failed exchange call; alert once when it has become an outage. Never raises."""
+def exchange_failure_note(error: GatewayError) -> bool:
+    """Record a failed exchange call; alert once when it has become an outage. A refused key is
+    recorded in plain words (what to fix) and alerted at once, once per outage (``auth_error``).
+    True when this call began the alerted outage (the caller may say it once). Never raises."""
     kind = exchange_failure_kind(error)
     if kind is None:
-        return
+        return False
     try:
+        if isinstance(error, AuthError):
+            text = auth_error_text(error.code, error.message)
+            outage = exchange_failure_record(kind=KEY_REFUSED, error=text, alert_after_s=0)
+            if outage:
+                alert_send(f"⚠️ {text}", kind="auth_error")
+            return outage
         outage = exchange_failure_record(kind=kind, error=f"{type(error).__name__}: {error}")
-        # Refused keys have their own alert (auth_error, trading.alerting), sent at once.
-        if outage and not isinstance(error, AuthError):
+        if outage:
             alert_send(f"⚠️ {exchange_status_read().problem}", kind="exchange_unreachable")
+        return outage
     except Exception as redis_error:  # Redis down: the log line is all we can do
         logger.warning("exchange_status_unrecorded error=%s", type(redis_error).__name__)
+        return False
 
 
 def exchange_ok_note() -> None:

@@ -9,6 +9,7 @@ import pytest
 from tests.support.resources import bybit_example
 from trading.bybit.parsing import (
     im_pct_of,
+    parse_api_key_info,
     parse_closed_pnl,
     parse_execution,
     parse_kline,
@@ -96,6 +97,19 @@ def test_the_instrument_cache_loads_once_and_goes_stale_after_a_day():
     assert cache.refresh_if_stale()
     assert len(loads) == 2
     assert not cache.refresh_if_stale()
+
+
+def test_it_parses_the_api_key_info_and_names_the_account_by_mode_and_uid():
+    info = parse_api_key_info(bybit_example("user_query_api")["result"])
+    assert (info.user_id, info.key_id, info.read_only, info.unified) == (53888001, "16651472", False, False)
+    assert info.permissions["Wallet"] == ("AccountTransfer",) and info.ips == ("*",)
+    assert info.expires_at == datetime(2023, 5, 15, 3, 13, 24, tzinfo=UTC)
+    assert (info.account_id("live"), info.account_id("demo")) == ("live:53888001", "demo:53888001")
+
+
+def test_an_api_key_answer_without_a_uid_is_an_error():
+    with pytest.raises(GatewayError):
+        parse_api_key_info({"id": "1", "userID": ""})
 
 
 def test_it_parses_a_unified_wallet_and_its_im_pct():
@@ -194,6 +208,9 @@ def test_it_reads_the_server_time_to_the_millisecond():
         (10003, AuthError),
         (10004, AuthError),
         (10005, AuthError),
+        (10007, AuthError),
+        (10010, AuthError),
+        (33004, AuthError),
         (10006, RetryableError),
         (10016, RetryableError),
         (110004, InsufficientBalance),

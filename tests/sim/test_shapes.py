@@ -107,3 +107,7 @@ def test_stream_messages_match_bybits_examples(
     ws_shape(executions.wait_for(lambda m: True), "ws_execution")
     ws_shape(wallets.wait_for(lambda m: True), "ws_wallet")
     ws_shape(liquidations.wait_for(lambda m: True, timeout=3), "ws_allLiquidation")
+
+
+def test_the_api_key_answer_matches_bybits_example(session, rest_shape):
+    rest_shape(session.get_api_key_information(), "user_query_api")

@@ -6,6 +6,7 @@ The retry and thread-safety policy is stated once, in ``trading.bybit.gateway``.
 from trading.bybit.batch import BATCH_LIMIT
 from trading.bybit.gateway import BybitGateway
 from trading.bybit.types import (
+    ApiKeyInfo,
     BatchItemResult,
     ClosedPnl,
     ExchangeMode,
@@ -25,6 +26,7 @@ from trading.bybit.types import (
 )
 
 __all__ = [
+    "ApiKeyInfo",
     "BATCH_LIMIT",
     "BatchItemResult",
     "BybitGateway",

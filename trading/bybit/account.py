@@ -9,13 +9,14 @@ from typing import Any
 from trading.bybit.http import BybitHttp
 from trading.bybit.parsing import (
     ms_from_datetime,
+    parse_api_key_info,
     parse_closed_pnl,
     parse_execution,
     parse_position,
     parse_wallet,
     plain,
 )
-from trading.bybit.types import CATEGORY, SETTLE_COIN, ClosedPnl, Execution, Position, Wallet
+from trading.bybit.types import CATEGORY, SETTLE_COIN, ApiKeyInfo, ClosedPnl, Execution, Position, Wallet
 from trading.errors import BadRequest, GatewayError
 from trading.rules import Side
 
@@ -43,6 +44,10 @@ class AccountCalls(BybitHttp):
         if not accounts:
             raise GatewayError(None, "wallet-balance returned no UNIFIED account")
         return parse_wallet(accounts[0])
+
+    def api_key_info(self) -> ApiKeyInfo:
+        """The key's details and its account's UID (any permission may call it)."""
+        return parse_api_key_info(self._request("get_api_key_information", {}).get("result") or {})
 
     def set_leverage(self, *, symbol: str, leverage: Decimal) -> bool:
         """Set buy and sell leverage, equal as one-way mode requires. False if already set (110043)."""

@@ -93,6 +93,7 @@ class BybitGateway(BatchOrderCalls, OrderCalls, AccountCalls, MarketCalls):
         )
         self.dcp_window_s = dcp_window_s
         self._position_mode = PositionMode(position_mode) if position_mode else None
+        self._account_id: str | None = None
         self.instruments = InstrumentCache(load=self.fetch_instruments)
 
     def __repr__(self) -> str:  # never show keys
@@ -133,15 +134,25 @@ class BybitGateway(BatchOrderCalls, OrderCalls, AccountCalls, MarketCalls):
     # -- start-up -------------------------------------------------------------
 
     def prepare(self) -> None:
-        """Do the slow, one-off work before trading: clock, instruments, position mode, DCP window.
+        """Do the slow, one-off work before trading: clock, instruments, the account's identity
+        (which also proves the key: a refused one raises ``AuthError`` here), position mode, DCP window.
 
         Call it once at process start so the first order pays none of it.
         """
         self.sync_clock()
         self.instruments.refresh()
+        self.account_id()
         self.position_mode()
         if self.dcp_window_s:
             self.set_dcp_window(seconds=self.dcp_window_s)
+
+    def account_id(self) -> str:
+        """Which account this gateway trades: the mode and the key's Bybit UID (``"demo:53888001"``),
+        read once from ``/v5/user/query-api``. The keys come from settings, so a change of
+        account is a restart, and the cached answer holds for the gateway's life."""
+        if self._account_id is None:
+            self._account_id = self.api_key_info().account_id(self.mode)
+        return self._account_id
 
     def position_mode(self) -> PositionMode:
         """The account's position mode, from the constructor or detected once from the venue.

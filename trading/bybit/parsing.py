@@ -9,7 +9,17 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from trading.bybit.types import ClosedPnl, Execution, Kline, Order, Position, PublicTrade, Ticker, Wallet
+from trading.bybit.types import (
+    ApiKeyInfo,
+    ClosedPnl,
+    Execution,
+    Kline,
+    Order,
+    Position,
+    PublicTrade,
+    Ticker,
+    Wallet,
+)
 from trading.errors import GatewayError
 from trading.instruments import decimal_or_none
 from trading.rules import Side
@@ -150,6 +160,36 @@ def parse_wallet(account: Mapping[str, Any]) -> Wallet:
             total_equity=total_equity,
             account_im_rate=account_im_rate,
         ),
+    )
+
+
+def _iso_datetime(value: Any) -> datetime | None:
+    """``"2023-05-15T03:13:24Z"`` as aware UTC; ``""`` (no expiry) or anything else as ``None``."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def parse_api_key_info(result: Mapping[str, Any]) -> ApiKeyInfo:
+    """An ``ApiKeyInfo`` from ``/v5/user/query-api``'s ``result``. ``userID`` is a JSON integer
+    (a string is taken too); an answer without one is an error: the account would be unknown."""
+    try:
+        user_id = int(result.get("userID"))
+    except (TypeError, ValueError):
+        raise GatewayError(None, "query-api answered without a userID") from None
+    permissions = result.get("permissions") or {}
+    return ApiKeyInfo(
+        user_id=user_id,
+        key_id=str(result.get("id") or ""),
+        read_only=int(result.get("readOnly") or 0) == 1,
+        permissions={str(group): tuple(grants or ()) for group, grants in permissions.items()},
+        ips=tuple(result.get("ips") or ()),
+        unified=int(result.get("unified") or 0) == 1 or int(result.get("uta") or 0) == 1,
+        expires_at=_iso_datetime(result.get("expiredAt")),
     )
 
 

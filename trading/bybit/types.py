@@ -171,6 +171,27 @@ class Wallet:
 
 
 @dataclass(frozen=True, slots=True)
+class ApiKeyInfo:
+    """The API key's own details (``/v5/user/query-api``), never its secret.
+
+    ``user_id`` is the Bybit UID of the account the key belongs to (a sub-account has its
+    own); ``permissions`` maps a group (``ContractTrade``, ``Derivatives``...) to its grants.
+    """
+
+    user_id: int
+    key_id: str
+    read_only: bool
+    permissions: dict[str, tuple[str, ...]]
+    ips: tuple[str, ...]
+    unified: bool
+    expires_at: datetime | None
+
+    def account_id(self, mode: ExchangeMode | str) -> str:
+        """Which account the figures belong to: the mode and the UID, ``"live:53888001"``."""
+        return f"{ExchangeMode(mode).value}:{self.user_id}"
+
+
+@dataclass(frozen=True, slots=True)
 class Execution:
     exec_id: str
     order_id: str

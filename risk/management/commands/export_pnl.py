@@ -1,4 +1,5 @@
-"""Write the daily PnL record as pnl_log.csv (the old bots' format: one row per UTC day)."""
+"""Write the daily PnL record as pnl_log.csv (the old bots' format: one row per UTC day and
+account, the account in the last column)."""
 
 from __future__ import annotations
 
