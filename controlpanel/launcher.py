@@ -63,7 +63,8 @@ def _ports_check() -> None:
             host, port = ports[variable]
             lines.append(
                 f"  {variable}: port {port} on {host} is in use (another `make run`, or another program).\n"
-                f"    Stop it, or move ours: {variable}={port + 10} make run (or set {variable} in .env)"
+                f"    Stop it, or move ours: put {variable}={port + 10} in .env (commands in a second\n"
+                f"    terminal read it there too), then make run again"
             )
         raise SystemExit("Cannot start: a port is taken.\n" + "\n".join(lines))
 

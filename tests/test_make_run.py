@@ -125,6 +125,6 @@ def test_a_taken_port_stops_the_launcher_before_anything_starts_and_names_the_va
         )
     assert result.returncode == 1 and time.monotonic() - started < 30
     assert f"WEB_PORT: port {web_port} on 127.0.0.1 is in use" in result.stderr
-    assert f"WEB_PORT={web_port + 10} make run" in result.stderr
+    assert f"put WEB_PORT={web_port + 10} in .env" in result.stderr
     assert "SIM_PORT" not in result.stderr  # that one is free
     assert "Dashboard:" not in result.stderr and not (tree / "var" / "celerybeat-schedule").exists()
