@@ -27,7 +27,7 @@ SECRET_KEY = env.str("SECRET_KEY", default="")
 if not SECRET_KEY:
     raise ImproperlyConfigured(
         "SECRET_KEY is not set. `make run` writes one into .env on first start "
-        "(or run `python -m controlpanel.bootstrap`)."
+        "(or run `.venv/bin/python -m controlpanel.bootstrap`; an empty `SECRET_KEY=` line is filled in)."
     )
 DEBUG = env.bool("DEBUG", default=False)
 
