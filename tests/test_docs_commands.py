@@ -38,15 +38,15 @@ SHELL_LANGUAGES = {"sh", "bash", "shell", "console", "zsh"}
 
 # (pattern, why the block cannot run here). The first rule a block matches skips it.
 SKIP_RULES = [
-    (r"\bmake run\b", "starts make run, which this test already runs beside the blocks"),
-    (r"\bmake (test|lint)\b", "the developer's test suite and linters (CI runs them)"),
-    (r"\bmake bench\b|\bbench\.replay_report\b", "a benchmark: minutes of CPU at maximum replay speed"),
-    (r"\bsimulator\.record\b", "records live exchange streams from the internet"),
     (
         r"\b(sudo|apt|apt-get|brew|pyenv|add-apt-repository|winget|wsl)\b|\bgit clone\b|\bpip install\b",
         "installs software or downloads the project (root, the internet)",
     ),
     (r"\bdocker\b", "needs Docker"),
+    (r"\bsimulator\.record\b", "records live exchange streams from the internet"),
+    (r"\bmake bench\b|\bbench\.replay_report\b", "a benchmark: minutes of CPU at maximum replay speed"),
+    (r"\bmake (test|lint)\b", "the developer's test suite and linters (CI runs them)"),
+    (r"\bmake run\b", "starts make run, which this test already runs beside the blocks"),
     (r"\b(nano|vim?|code|open|notepad)\s+\S*\.env\b|>\s*\.env\b|\bcp\s+\S+\s+\.env\b", "edits .env by hand"),
     (r"^\s*cd\s", "changes into a clone of the repository (this test runs inside one)"),
     (r"\b(changepassword|createsuperuser)\b", "interactive: asks for a password"),
