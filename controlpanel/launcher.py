@@ -103,7 +103,7 @@ def demo_coins_notice(*, exchange_mode: str, web_port: str) -> str:
         if not count:
             return ""
         return (
-            f"  Demo configuration: {count} demo coins (10 USDT margin at 10x) trade in the simulator;\n"
+            f"  Demo configuration: {count} coins marked demo trade in the simulator;\n"
             "  outside sim they start disabled until you enable them.\n"
         )
     symbols = demo_coins_disable(mode=exchange_mode)

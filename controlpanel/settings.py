@@ -63,8 +63,9 @@ TELEGRAM_API_BASE_URL = env.str("TELEGRAM_API_BASE_URL", default="https://api.te
 
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
 # -- beginner path: commands beside `make run` --------------------------------------------
-# `make run` starts its own Redis when nothing answers at REDIS_URL, and records which
-# (var/redis-url.json) while it runs; a command in a second terminal uses that one too.
+# `make run` starts its own Redis when nothing answers at REDIS_URL (unset: the default
+# above, the launcher's redis_boot.DEFAULT_URL), and records which (var/redis-url.json)
+# while it runs; a command in a second terminal uses that one too. Never in tests.
 if os.environ.get("CONTROLPANEL_READ_DOTENV", "1") == "1":
     from controlpanel.redis_boot import launcher_redis_url
 

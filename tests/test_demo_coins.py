@@ -41,7 +41,7 @@ def test_the_demo_coins_are_marked_and_trade_in_sim(django_capture_on_commit_cal
     call_command("load_demo_config")
     assert demo() == DEMO_SYMBOLS and enabled() == DEMO_SYMBOLS
     notice = demo_coins_notice(exchange_mode="sim", web_port="8000")
-    assert "10 demo coins" in notice and "outside sim they start disabled" in notice
+    assert "10 coins marked demo" in notice and "outside sim they start disabled" in notice
     assert enabled() == DEMO_SYMBOLS
 
 
