@@ -36,7 +36,7 @@ pytestmark = pytest.mark.integration
 DOCUMENTS = ("README.md", "BEGINNER_GUIDE.md")
 SHELL_LANGUAGES = {"sh", "bash", "shell", "console", "zsh"}
 
-# (pattern, why the block cannot run here). The first rule a block matches skips it.
+# (pattern, why the block cannot run here). A block that matches any is skipped, with every reason.
 SKIP_RULES = [
     (
         r"\b(sudo|apt|apt-get|brew|pyenv|add-apt-repository|winget|wsl)\b|\bgit clone\b|\bpip install\b",
@@ -73,10 +73,10 @@ class Block:
         return "\n".join(line[2:] for line in self.text.splitlines() if line.startswith("$ "))
 
     def skip_reason(self) -> str | None:
-        for pattern, reason in SKIP_RULES:
-            if re.search(pattern, self.script(), re.MULTILINE):
-                return reason
-        return None
+        reasons = [
+            reason for pattern, reason in SKIP_RULES if re.search(pattern, self.script(), re.MULTILINE)
+        ]
+        return "; ".join(reasons) or None
 
 
 def shell_blocks(document: str) -> list[Block]:
