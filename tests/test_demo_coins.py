@@ -3,9 +3,11 @@ the start says so, until the owner enables a coin (admin, API) or imports their 
 
 from __future__ import annotations
 
+import importlib
 import json
 
 import pytest
+from django.apps import apps as django_apps
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.forms.models import model_to_dict
@@ -134,3 +136,12 @@ def test_a_demo_coin_the_owner_has_not_enabled_stays_off_and_the_start_keeps_say
     # Back in sim, the demo coins stay as the owner left them (off): sim never switches them on.
     demo_coins_notice(exchange_mode="sim", web_port="8000")
     assert enabled() == {"DOGEUSDT"}
+
+
+def test_a_database_from_before_the_mark_gets_its_untouched_demo_coins_marked():
+    mark = importlib.import_module("trading.migrations.0005_mark_demo_coins").mark_demo_coins
+    call_command("load_demo_config")
+    Coin.objects.update(demo=False)  # as the new column's default left them
+    Coin.objects.filter(symbol="ETHUSDT").update(leverage=5)  # the owner's edit: theirs now
+    mark(django_apps, None)
+    assert demo() == DEMO_SYMBOLS - {"ETHUSDT"}
