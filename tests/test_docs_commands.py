@@ -234,9 +234,11 @@ def launched(tmp_path_factory):
         )
         yield Launched(tree=tree, env=env, web_port=web_port, redis=redis.Redis.from_url(embedded))
     finally:
-        os.killpg(launcher.pid, signal.SIGINT)  # Ctrl-C
         try:
+            os.killpg(launcher.pid, signal.SIGINT)  # Ctrl-C
             output, _ = launcher.communicate(timeout=30)
+        except ProcessLookupError:  # already gone (it did not come up)
+            output = ""
         except subprocess.TimeoutExpired:
             os.killpg(launcher.pid, signal.SIGKILL)
             output, _ = launcher.communicate()
