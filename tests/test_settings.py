@@ -137,3 +137,39 @@ def test_secrets_already_in_the_environment_are_not_generated(tmp_path):
     env_file = tmp_path / ".env"
     assert ensure_env_file(env_file, environ={"SECRET_KEY": "x", "CONTROL_API_TOKEN": "y"}) == {}
     assert not env_file.exists()
+
+
+def test_the_empty_secret_lines_of_env_example_are_filled_in_place(tmp_path):
+    env_file = tmp_path / ".env"
+    example = (REPO / ".env.example").read_text()
+    assert "\nSECRET_KEY=\n" in example and "\nCONTROL_API_TOKEN=\n" in example  # what a copy starts with
+    env_file.write_text(example)
+    generated = ensure_env_file(env_file, environ={})
+    assert set(generated) == {"SECRET_KEY", "CONTROL_API_TOKEN"}
+    lines = env_file.read_text().splitlines()
+    assert lines.count(f"SECRET_KEY={generated['SECRET_KEY']}") == 1
+    assert [line for line in lines if line.startswith("SECRET_KEY")] == [
+        f"SECRET_KEY={generated['SECRET_KEY']}"
+    ]
+    assert [line for line in lines if line.startswith("CONTROL_API_TOKEN")] == [
+        f"CONTROL_API_TOKEN={generated['CONTROL_API_TOKEN']}"
+    ]
+    # Filled where the empty line was: the rest of the file is untouched, line for line.
+    assert len(lines) == len(example.splitlines())
+    # And Django starts with it (settings read .env as django-environ does).
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import environ, os; environ.Env.read_env(os.environ['F']); print(os.environ['SECRET_KEY'])",
+        ],
+        env={"F": str(env_file), "PATH": os.environ["PATH"]},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.stdout.strip() == generated["SECRET_KEY"], result.stderr
+    # Quoted empties count as empty too; a value already there is kept.
+    env_file.write_text('SECRET_KEY=""\nCONTROL_API_TOKEN=mine\n')
+    assert set(ensure_env_file(env_file, environ={})) == {"SECRET_KEY"}
+    assert env_file.read_text().splitlines()[1] == "CONTROL_API_TOKEN=mine"

@@ -18,12 +18,14 @@ class CoinAdmin(admin.ModelAdmin):
         "take_profit_pct",
         "stop_loss_pct",
         "vwap_window_minutes",
+        "demo",
     )
     list_editable = ("enabled",)
-    list_filter = ("enabled",)
+    list_filter = ("enabled", "demo")
+    readonly_fields = ("demo",)
     search_fields = ("symbol",)
     fieldsets = (
-        (None, {"fields": ("symbol", "enabled")}),
+        (None, {"fields": ("symbol", "enabled", "demo")}),
         (
             "Entry",
             {
@@ -40,6 +42,13 @@ class CoinAdmin(admin.ModelAdmin):
         ("Size", {"fields": ("order_size_usdt", "order_size_pct_equity", "leverage")}),
         ("Exit", {"fields": ("take_profit_pct", "stop_loss_pct")}),
     )
+
+    def save_model(self, request, obj, form, change):
+        # Switching a demo coin on by hand (its form or the list's checkbox) makes it the
+        # owner's: a start outside sim no longer disables it.
+        if obj.enabled and "enabled" in form.changed_data:
+            obj.demo = False
+        super().save_model(request, obj, form, change)
 
 
 @admin.register(Instrument)

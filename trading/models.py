@@ -116,6 +116,14 @@ class Coin(models.Model):
             "after a feed stall the backlog must not trade on old prices."
         ),
     )
+    demo = models.BooleanField(
+        "demo coin",
+        default=False,
+        help_text=(
+            "From make run's demo configuration (10 USDT margin at 10x, 2 % stop), for the simulator. "
+            "Outside sim a demo coin starts off; enabling it (admin, API) or importing it makes it yours."
+        ),
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -24,10 +24,18 @@ class CoinSerializer(CleanModelSerializer):
             "vwap_window_minutes",
             "entry_cooldown_seconds",
             "max_event_age_ms",
+            "demo",
             "created_at",
             "updated_at",
         ]
-        read_only_fields = ["id", "created_at", "updated_at"]
+        read_only_fields = ["id", "demo", "created_at", "updated_at"]
+
+    def validate(self, attrs):
+        attrs = super().validate(attrs)
+        # Switching a demo coin on makes it the owner's: a start outside sim no longer disables it.
+        if attrs.get("enabled") and self.instance is not None and not self.instance.enabled:
+            attrs["demo"] = False
+        return attrs
 
 
 class DetailFigure(serializers.Field):

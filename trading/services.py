@@ -11,16 +11,18 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
+import redis
 from django.db import transaction
 from django.utils import timezone
 
 from core import keys
 from core.models import TradingState
 from core.redis_client import events_channel, redis_client
-from trading.models import Decision, Instrument
+from trading.models import Coin, Decision, Instrument
 
 logger = logging.getLogger(__name__)
 
@@ -143,7 +145,51 @@ def journal_prune(*, keep_skipped_days: int = 30, now: datetime | None = None) -
 
 def config_changed() -> None:
     """Tell the engine (and other readers) that coins or settings changed; on commit."""
-    transaction.on_commit(lambda: events_publish("config"))
+    transaction.on_commit(_config_publish)
+
+
+_config_warned_at: list[float] = []  # when the last "not published" warning went out
+
+
+def _config_publish() -> None:
+    # The edit is committed by now; a Redis that does not answer must not turn it into a
+    # failure (a command's traceback, an admin's error page): the engine also reloads the
+    # configuration on a timer and at every (re)subscription. An import saves a dozen
+    # rows, each with its notice: one warning a minute says it all.
+    try:
+        events_publish("config")
+    except redis.RedisError as error:
+        now = time.monotonic()
+        if _config_warned_at and now - _config_warned_at[-1] < 60:
+            return
+        _config_warned_at[:] = [now]
+        logger.warning(
+            "config_change_not_published error=%s (Redis does not answer; the edit is saved, "
+            "and a running engine reads it at its next reload, within 30 s)",
+            type(error).__name__,
+        )
+
+
+def demo_coins_disable(*, mode: str) -> list[str]:
+    """Outside sim, switch off the demo configuration's coins; return every demo coin left.
+
+    `make run` loads a demo configuration for the simulator (10 coins, 10 USDT margin at
+    10x); it must not trade a real account because the owner changed EXCHANGE_MODE. A
+    demo coin stays off until the owner enables it (admin, API) or imports their own.
+    """
+    with transaction.atomic():
+        switched = list(Coin.objects.filter(demo=True, enabled=True).values_list("symbol", flat=True))
+        if switched:
+            Coin.objects.filter(symbol__in=switched).update(enabled=False)
+            decision_record(
+                strategy=Decision.Strategy.MANUAL,
+                action="disable",
+                outcome=Decision.Outcome.TAKEN,
+                reason_code="demo_coins_outside_sim",
+                details={"mode": mode, "symbols": switched},
+            )
+            config_changed()
+    return list(Coin.objects.filter(demo=True).values_list("symbol", flat=True))
 
 
 def instruments_store(instruments) -> int:

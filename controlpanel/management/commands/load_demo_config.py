@@ -10,7 +10,10 @@ DEMO_DIR = Path(__file__).resolve().parents[2] / "demo"
 
 
 class Command(BaseCommand):
-    help = "Load the demo configuration for the simulator's symbols, only into an empty database."
+    help = (
+        "Load the demo configuration for the simulator's symbols, only into an empty database. "
+        "Its coins are marked demo: outside sim they start disabled (make run says so)."
+    )
 
     def handle(self, *args, **options):
         if Coin.objects.exists():
@@ -20,5 +23,6 @@ class Command(BaseCommand):
             coins=json.loads((DEMO_DIR / "coins.json").read_text()),
             settings=json.loads((DEMO_DIR / "settings.json").read_text()),
             allowlist=json.loads((DEMO_DIR / "allowlist_updated.json").read_text()),
+            demo=True,
         )
         self.stdout.write("Demo configuration loaded: " + "; ".join(report.lines()))
