@@ -1,17 +1,16 @@
 """Telegram /close: the real PTB application against the Bot API stand-in, the real simulator behind.
 
 /close asks first; the confirmation mechanics for both /close and /kill (strangers, expiry,
-a second confirmation) are in tests/telegram/test_telegram_confirm.py."""
+a second confirmation) are in tests/panic/test_panic_telegram_confirm.py."""
 
 from __future__ import annotations
 
 import json
 import time
-from contextlib import contextmanager
 from decimal import Decimal
 
 import pytest
-from django.db import connection, connections
+from django.db import connection
 from django.utils import timezone
 
 from core import keys
@@ -23,10 +22,12 @@ from core.text import money_text
 from panic.services import panic_reset
 from panic.tasks import lock_reconcile
 from telegram_bridge.services import CLOSE_STARTED_TEXT
+from tests.support.database import database_down
 from tests.support.sim import open_orders_on_exchange
 from tests.support.telegram import DESK, OUTSIDER, OWNER, buttons
 from trading.models import Decision
 from trading.selectors import trading_flags
+from trading.services import trading_resume
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -150,20 +151,6 @@ def test_close_falls_back_to_direct_closes_when_the_panic_service_fails(running_
     assert len(flatten.details["closed_without_position_idx"]) == 1
 
 
-@contextmanager
-def _database_down():
-    """Every new connection to the database fails, as when its server is gone (the test's own
-    connection stays open, so the test database survives)."""
-    TradingState.objects.count()  # this thread's connection is open before the database goes
-    settings_dict = connections["default"].settings_dict
-    name = settings_dict["NAME"]
-    settings_dict["NAME"] = "/nonexistent-directory/controlpanel.sqlite3"
-    try:
-        yield
-    finally:
-        settings_dict["NAME"] = name
-
-
 def test_close_falls_back_with_the_database_down_and_the_lock_reaches_the_database_later(
     running_bot, bot_api, sim, open_book, redis_db
 ):
@@ -171,7 +158,7 @@ def test_close_falls_back_with_the_database_down_and_the_lock_reaches_the_databa
     events.subscribe(events_channel())
     bot_api.message_from(OWNER, "/close")
     [ask] = bot_api.wait_sent(1)
-    with _database_down():
+    with database_down():
         bot_api.button_press(ask, "Close everything")
         [*_, reply] = bot_api.wait_sent(3, timeout_s=20)
 
@@ -199,6 +186,9 @@ def test_close_falls_back_with_the_database_down_and_the_lock_reaches_the_databa
     assert not status_snapshot().may_trade and status_snapshot().switches.panic_locked
     assert trading_flags().panic_locked
     assert not trading_switches().may_trade(timezone.now())
+    # A switch change meanwhile (here a /resume) tells the engine the lock is still on.
+    trading_resume(by="test")
+    assert json.loads(redis_db.get(keys.TRADING_STATE))["panic_locked"] is True
 
     # The beat writes it into the database, with the journal entry the fallback could not write.
     assert lock_reconcile() == {"reconciled": True}

@@ -90,7 +90,7 @@ def test_a_chat_outside_the_allowlist_gets_no_answer_and_changes_nothing(running
 
 def test_kill_halts_and_journals_and_resume_lifts_the_halt(running_bot, bot_api, redis_db):
     bot_api.message_from(OWNER, "/kill")
-    bot_api.message_from(OWNER, "/kill confirm")  # /kill asks first (tests/telegram/test_telegram_confirm.py)
+    bot_api.message_from(OWNER, "/kill confirm")  # asks first: tests/panic/test_panic_telegram_confirm.py
     [_, reply] = bot_api.wait_sent(2)
 
     assert reply.text.startswith(f"Trading halted by telegram:{OWNER}.")
