@@ -209,9 +209,10 @@ async def bot_main(
         if not await _start(application, stop, poll_timeout_s=poll_timeout_s, retry_s=retry_s):
             return
         logger.info(
-            "telegram_started bot=%s chats=%d",
+            "telegram_started bot=%s chats=%d users=%s",
             application.bot.username,
             len(settings.TELEGRAM_ALLOWED_CHAT_IDS),
+            len(settings.TELEGRAM_ALLOWED_USER_IDS) or "any",
         )
         await _serve(stop)
     finally:

@@ -43,6 +43,8 @@ class Request:
     user_id: int
     expires_at: float  # on the store's clock (time.monotonic)
     done: bool = False
+    message_id: int | None = None  # the bot's question, whose buttons go once it is answered
+    text: str = ""  # the question's text
 
 
 class Confirmations:
@@ -67,25 +69,28 @@ class Confirmations:
         self._newest[(chat_id, user_id, action)] = request.nonce
         return request
 
-    def take(self, *, action: str, chat_id: int, user_id: int, nonce: str | None = None) -> str:
-        """Confirm (or cancel) a request: OK at most once, else why not. Without `nonce`
-        (the typed confirmation), the newest request of this user, chat and action."""
+    def take(
+        self, *, action: str, chat_id: int, user_id: int, nonce: str | None = None
+    ) -> tuple[str, Request | None]:
+        """Confirm (or cancel) a request: OK at most once, else why not; with the request when
+        it is this user's. Without `nonce` (the typed confirmation), the newest request of
+        this user, chat and action."""
         key = (chat_id, user_id, action)
         if nonce is None:
             nonce = self._newest.get(key)
         request = self._requests.get(nonce or "")
         if request is None:
-            return UNKNOWN
+            return UNKNOWN, None
         if (request.chat_id, request.user_id, request.action) != key:
-            return NOT_YOURS
+            return NOT_YOURS, None
         if request.done:
-            return DONE
+            return DONE, request
         if self.clock() >= request.expires_at:
-            return EXPIRED
+            return EXPIRED, request
         if self._newest.get(key) != nonce:
-            return REPLACED
+            return REPLACED, request
         request.done = True
-        return OK
+        return OK, request
 
     def _forget(self, now: float) -> None:
         for nonce, request in list(self._requests.items()):

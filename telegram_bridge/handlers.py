@@ -166,7 +166,10 @@ async def _ask(update: Update, context: ContextTypes.DEFAULT_TYPE, action: str) 
         update.effective_chat.id,
         update.effective_user.id,
     )
-    await context.bot.send_message(chat_id=update.effective_chat.id, text=text, reply_markup=keyboard)
+    message = await context.bot.send_message(
+        chat_id=update.effective_chat.id, text=text, reply_markup=keyboard
+    )
+    request.message_id, request.text = message.message_id, text
 
 
 async def _switch_command(update: Update, context: ContextTypes.DEFAULT_TYPE, action: str) -> None:
@@ -182,15 +185,18 @@ async def _switch_command(update: Update, context: ContextTypes.DEFAULT_TYPE, ac
         await _reply(update, context, usage)
         return
     confirmations = _confirmations(context)
-    why = confirmations.take(
+    why, request = confirmations.take(
         action=action, chat_id=update.effective_chat.id, user_id=update.effective_user.id
     )
     _confirm_log(update, action=action, how="typed", why=why)
     if why != confirm.OK:
+        if why in (confirm.EXPIRED, confirm.REPLACED):
+            await _buttons_remove(context, request, f"({why}: nothing done)")
         await _reply(
             update, context, services.confirm_refused_text(action=action, why=why, ttl_s=confirmations.ttl_s)
         )
         return
+    await _buttons_remove(context, request, f"Confirmed by {_by(update)} (typed).")
     await _act(update, context, action)
 
 
@@ -233,27 +239,35 @@ async def confirm_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
         await query.answer("You are not allowed to command this bot. Nothing done.", show_alert=True)
         return
     confirmations = _confirmations(context)
-    why = confirmations.take(action=action, chat_id=chat.id, user_id=user.id, nonce=nonce)
+    why, request = confirmations.take(action=action, chat_id=chat.id, user_id=user.id, nonce=nonce)
     _confirm_log(update, action=action, how=verb, why=why)
     if why != confirm.OK:
         text = services.confirm_refused_text(action=action, why=why, ttl_s=confirmations.ttl_s)
         await query.answer(text, show_alert=True)
-        if why in (confirm.EXPIRED, confirm.DONE, confirm.REPLACED):
-            await _buttons_remove(query, f"({why.replace('_', ' ')}: nothing done)")
+        if why in (confirm.EXPIRED, confirm.REPLACED):  # a done request's buttons went when it was done
+            await _buttons_remove(context, request, f"({why}: nothing done)")
         return
     if verb == "cancel":
         await query.answer(f"/{action} cancelled. Nothing done.")
-        await _buttons_remove(query, f"Cancelled by {_by(update)}: nothing done.")
+        await _buttons_remove(context, request, f"Cancelled by {_by(update)}: nothing done.")
         return
     await query.answer(f"/{action} confirmed.")
-    await _buttons_remove(query, f"Confirmed by {_by(update)}.")
+    await _buttons_remove(context, request, f"Confirmed by {_by(update)}.")
     await _act(update, context, action)
 
 
-async def _buttons_remove(query, note: str) -> None:
-    """Take the buttons off the asking message and say why; a failed edit changes nothing else."""
+async def _buttons_remove(context: ContextTypes.DEFAULT_TYPE, request: confirm.Request, note: str) -> None:
+    """Take the buttons off the question and say why; a failed edit changes nothing else."""
+    message_id, request.message_id = request.message_id, None  # once
+    if message_id is None:
+        return
     try:
-        await query.edit_message_text(f"{query.message.text}\n\n{note}", reply_markup=None)
+        await context.bot.edit_message_text(
+            chat_id=request.chat_id,
+            message_id=message_id,
+            text=f"{request.text}\n\n{note}",
+            reply_markup=None,
+        )
     except TelegramError as error:
         logger.info("telegram_buttons_not_removed error=%s", type(error).__name__)
 

@@ -87,6 +87,7 @@ def test_close_confirm_typed_panics_and_a_second_confirmation_does_nothing(
     bot_api.wait_sent(5, timeout_s=20)
     owner = bot_api.sent_to(OWNER)
     assert "Positions: unknown (no snapshot yet (is the worker running?))" in owner[0]
+    assert bot_api.edits[0]["text"] == f"{owner[0]}\n\nConfirmed by telegram:{OWNER} (typed)."
     assert owner[-1].startswith(f"PANIC by telegram:{OWNER}: account FLAT")
     assert sim.state()["positions"] == []
 
