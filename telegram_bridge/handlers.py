@@ -306,12 +306,17 @@ async def _close(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     except Exception as panic_error:
         logger.exception("telegram_command_failed command=close step=panic by=%s", by)
         # The update id keeps the fallback's orderLinkIds stable if this update is handled twice.
-        fallback = await _blocking(
-            panic_fallback_close,
-            by=by,
-            reason="/close (fallback)",
-            run_key=f"tgclose-{chat_id}-{update.update_id}",
-        )
+        try:
+            fallback = await _blocking(
+                panic_fallback_close,
+                by=by,
+                reason="/close (fallback)",
+                run_key=f"tgclose-{chat_id}-{update.update_id}",
+            )
+        except Exception as close_error:  # it reports its own failures; this is a bug's last word
+            logger.exception("telegram_command_failed command=close step=fallback by=%s", by)
+            await _reply(update, context, services.close_failed_reply(panic_error, close_error))
+            return
         await _reply(update, context, services.close_fallback_reply(fallback, panic_error))
         return
     await _reply(update, context, services.close_reply(result))

@@ -306,6 +306,14 @@ def close_fallback_reply(result: FallbackResult, panic_error: BaseException) -> 
     return "\n".join(lines)
 
 
+def close_failed_reply(panic_error: BaseException, close_error: BaseException) -> str:
+    return (
+        f"/close FAILED: the panic service ({type(panic_error).__name__}) and the direct closes "
+        f"({type(close_error).__name__}) both failed. Positions may still be open and trading may "
+        "NOT be locked: check the exchange NOW."
+    )
+
+
 # -- /pnl ---------------------------------------------------------------------------------
 
 
