@@ -34,6 +34,7 @@ from core import keys
 from core.models import TradingState
 from core.panic_lock import fallback_lock_parse, fallback_lock_since
 from core.redis_client import redis_client
+from core.status import json_or_none
 from trading.bybit import BybitGateway, Position
 from trading.errors import BadRequest, GatewayError, OrderOutcomeUnknown
 from trading.models import Decision
@@ -108,7 +109,7 @@ def _lock_in_redis(*, by: str, reason: str, now: datetime) -> None:
     lock = {"since_ms": int(now.timestamp() * 1000), "reason": reason, "by": by}
     client.set(keys.PANIC_FALLBACK_LOCK, json.dumps(lock), nx=True)
     lock = fallback_lock_parse(client.get(keys.PANIC_FALLBACK_LOCK)) or lock
-    last = fallback_lock_parse(client.get(keys.TRADING_STATE)) or trading_state_payload(TradingState())
+    last = json_or_none(client.get(keys.TRADING_STATE)) or trading_state_payload(TradingState())
     events_publish(
         "trading_state",
         {**last, "panic_locked": True, "panic_since_ms": lock.get("since_ms"), "panic_reason": reason},
@@ -138,7 +139,9 @@ def _lock(result: FallbackResult, *, by: str, reason: str, now: datetime) -> Non
 # -- the closes ----------------------------------------------------------------------
 
 
-def _close(gateway: BybitGateway, position: Position, *, run_key: str, round_number: int, result) -> None:
+def _close(
+    gateway: BybitGateway, position: Position, *, run_key: str, round_number: int, result: FallbackResult
+) -> None:
     side = position.side.opposite.value
     link_id = order_link_id(
         strategy=Decision.Strategy.MANUAL,
@@ -150,7 +153,7 @@ def _close(gateway: BybitGateway, position: Position, *, run_key: str, round_num
         try:
             gateway.close_position(position=position, order_link_id=link_id)
         except BadRequest as error:
-            if POSITION_IDX_MISMATCH not in error.message:
+            if POSITION_IDX_MISMATCH not in (error.message or ""):
                 raise
             logger.warning("panic_fallback_close_retry symbol=%s without_position_idx=1", position.symbol)
             link_id = order_link_id(
