@@ -75,3 +75,23 @@ def telegram_chat_ids(value: str) -> frozenset[int]:
         except ValueError:
             raise ConfigError(f"TELEGRAM_ALLOWED_CHAT_IDS: {part!r} is not a chat id (an integer).") from None
     return frozenset(chat_ids)
+
+
+def telegram_user_ids(value: str) -> frozenset[int]:
+    """Parse TELEGRAM_ALLOWED_USER_IDS: comma-separated user ids (positive integers); empty: any user."""
+    user_ids = set()
+    for part in (value or "").split(","):
+        part = part.strip()
+        if not part:
+            continue
+        try:
+            user_id = int(part)
+        except ValueError:
+            user_id = 0
+        if user_id <= 0:
+            raise ConfigError(
+                f"TELEGRAM_ALLOWED_USER_IDS: {part!r} is not a user id (a positive integer; "
+                "a negative id is a group: it belongs in TELEGRAM_ALLOWED_CHAT_IDS)."
+            )
+        user_ids.add(user_id)
+    return frozenset(user_ids)

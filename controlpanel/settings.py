@@ -42,6 +42,8 @@ try:
         env.str("ALLOWED_CLIENT_NETWORKS", default=config.DEFAULT_CLIENT_NETWORKS)
     )
     TELEGRAM_ALLOWED_CHAT_IDS = config.telegram_chat_ids(env.str("TELEGRAM_ALLOWED_CHAT_IDS", default=""))
+    # Optional: when set, only these Telegram users are obeyed, in any allowed chat (groups).
+    TELEGRAM_ALLOWED_USER_IDS = config.telegram_user_ids(env.str("TELEGRAM_ALLOWED_USER_IDS", default=""))
 except config.ConfigError as error:
     raise ImproperlyConfigured(str(error)) from None
 
@@ -230,6 +232,8 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"expires": 10.0},
     },
     "alert-checks": {"task": "core.alert_checks", "schedule": 10.0, "options": {"expires": 10.0}},
+    # A panic lock Telegram /close's fallback held in Redis while the database was down (panic.fallback).
+    "panic-lock-reconcile": {"task": "panic.lock_reconcile", "schedule": 5.0, "options": {"expires": 5.0}},
 }
 
 LOGGING = {

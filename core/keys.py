@@ -62,3 +62,7 @@ PM_FAILURE_JOURNALED = "controlpanel:pm:journaled:{what}"
 # -- panic ------------------------------------------------------------------------------
 PANIC_RUN = "panic:run"  # holds the run key of the flatten in progress
 PANIC_RESULT = "panic:result:{run_key}"  # each run's result, for the triggers that waited on it
+# The panic lock taken while the database could not take it (Telegram /close's fallback):
+# JSON {since_ms, reason, by[, report]}, no expiry; every reader of the switches honours
+# it (core.panic_lock) until panic.fallback.panic_lock_reconcile writes it into the database.
+PANIC_FALLBACK_LOCK = "controlpanel:panic:fallback_lock"

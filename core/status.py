@@ -23,6 +23,7 @@ from core import keys
 from core.exchange_status import ExchangeStatus, exchange_status_judge
 from core.heartbeat import ProcessHealth, health_from_beats
 from core.models import TradingState
+from core.panic_lock import fallback_lock_parse, switches_merge
 from core.redis_client import redis_client
 
 logger = logging.getLogger(__name__)
@@ -140,10 +141,14 @@ def status_snapshot(*, now: datetime | None = None) -> StatusSnapshot:
             pipe.get(keys.ACCOUNT_SNAPSHOT_ERROR)
             pipe.hgetall(keys.HEARTBEATS)
             pipe.hgetall(keys.EXCHANGE_STATUS)
-            panic_run, stats, account, account_error, beats, exchange = pipe.execute()
+            pipe.get(keys.PANIC_FALLBACK_LOCK)
+            panic_run, stats, account, account_error, beats, exchange, fallback_lock = pipe.execute()
     except Exception as error:  # Redis down or unreachable: say so, keep the database part
         logger.warning("status_redis_unavailable error=%s", type(error).__name__)
         return StatusSnapshot(**base, redis_error=f"redis unavailable ({type(error).__name__})")
+    # A panic lock the database could not take yet (core.panic_lock) counts as a lock.
+    switches = switches_merge(switches, fallback_lock_parse(fallback_lock))
+    base.update(switches=switches, may_trade=switches.may_trade(now))
     return StatusSnapshot(
         **base,
         panic_running=panic_run,

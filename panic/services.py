@@ -38,6 +38,7 @@ from core.alerts import alert_send
 from core.models import TradingState
 from core.redis_client import redis_client
 from panic.errors import PanicResetRefused
+from panic.fallback import panic_lock_reconcile
 from trading.bybit import BybitGateway
 from trading.errors import GatewayError
 from trading.flatten import FlattenReport, positions_flatten
@@ -467,6 +468,12 @@ def panic_reset(*, by: str, gateway: BybitGateway | None = None) -> PanicResetRe
     the exchange cannot be read, or while a panic flatten runs. Not locked: a no-op.
     Other switches (a /kill halt, the daily disable) are left as they are.
     """
+    try:
+        # A lock Telegram /close's fallback held in Redis is written into the row first, so it
+        # is reset like any other (and a database that is still down fails the reset here).
+        panic_lock_reconcile()
+    except redis.RedisError as error:
+        logger.warning("panic_lock_reconcile_failed error=%s", type(error).__name__)
     state = TradingState.objects.filter(pk=1).first()
     if state is None or not state.panic_locked:
         now = timezone.now()

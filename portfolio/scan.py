@@ -13,6 +13,7 @@ from decimal import Decimal
 from django.db import IntegrityError, transaction
 
 from core.models import TradingState
+from core.panic_lock import trading_switches
 from portfolio import rules
 from portfolio.book import (
     book_committed,
@@ -123,7 +124,7 @@ def portfolio_scan_step(*, gateway: BybitGateway, now: datetime) -> ScanResult:
         try:
             result.settled = book_settle(gateway=gateway, now=now)
             pm_symbols_sync()
-            trading = TradingState.load()
+            trading = trading_switches()  # with a panic lock held in Redis (core.panic_lock)
             if not trading.may_trade(now):
                 result.status = "trading_not_allowed"
                 journal_write(

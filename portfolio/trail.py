@@ -13,7 +13,7 @@ from decimal import Decimal
 
 from django.db.models import Q
 
-from core.models import TradingState
+from core.panic_lock import trading_switches
 from portfolio import rules
 from portfolio.adds import add_send
 from portfolio.book import book_lock, book_settle, long_of, pm_symbols_sync, position_close
@@ -79,7 +79,7 @@ def portfolio_trail_step(*, gateway: BybitGateway, now: datetime) -> TrailResult
         settings = PortfolioSettings.load()
         if not settings.enabled:
             result.adds_blocked = "disabled"
-        elif not TradingState.load().may_trade(now):
+        elif not trading_switches().may_trade(now):
             result.adds_blocked = "trading_not_allowed"
         tickers = {ticker.symbol: ticker for ticker in gateway.tickers()}
         venue_positions = gateway.positions()

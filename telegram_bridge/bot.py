@@ -15,9 +15,16 @@ import time
 from django.conf import settings
 from telegram import BotCommand, Update
 from telegram.error import InvalidToken, TelegramError
-from telegram.ext import Application, ApplicationBuilder, CommandHandler, MessageHandler, filters
+from telegram.ext import (
+    Application,
+    ApplicationBuilder,
+    CallbackQueryHandler,
+    CommandHandler,
+    MessageHandler,
+    filters,
+)
 
-from telegram_bridge import handlers
+from telegram_bridge import confirm, handlers
 from telegram_bridge.alerts import bot_api_urls, token_redaction_install
 
 logger = logging.getLogger(__name__)
@@ -27,9 +34,9 @@ COMMANDS = (
     ("status", "mode, switches, equity, PnL today, positions, health, engine"),
     ("positions", "open positions with TP/SL and liquidation price"),
     ("pnl", "realised PnL per strategy: today and the last 7 days"),
-    ("kill", "halt every strategy"),
+    ("kill", "halt every strategy (asks first)"),
     ("resume", "lift the halt set by /kill"),
-    ("close", "panic: lock trading, cancel all orders, close all positions"),
+    ("close", "panic: lock trading, cancel all orders, close all positions (asks first)"),
     ("help", "list the commands"),
 )
 # The beat's alert checks and digest flush, run here too: while the worker (or beat) is
@@ -58,7 +65,8 @@ class PollingStopped(Exception):
 
 
 def application_build() -> Application:
-    """The bot with its handlers; every command is obeyed only in TELEGRAM_ALLOWED_CHAT_IDS."""
+    """The bot with its handlers; every command is obeyed only in TELEGRAM_ALLOWED_CHAT_IDS and,
+    when TELEGRAM_ALLOWED_USER_IDS is set, only from those users."""
     token = settings.TELEGRAM_BOT_TOKEN
     token_redaction_install(token)
     base_url, base_file_url = bot_api_urls()
@@ -66,8 +74,14 @@ def application_build() -> Application:
     token_redaction_install(token)  # again: building the application created more PTB loggers
 
     allowed = filters.Chat(chat_id=settings.TELEGRAM_ALLOWED_CHAT_IDS)
+    user_ids = settings.TELEGRAM_ALLOWED_USER_IDS
+    # Optional: in a group every member could command the bot; TELEGRAM_ALLOWED_USER_IDS narrows it.
+    users = filters.User(user_id=user_ids) if user_ids else filters.ALL
     # New messages only: editing an old "/resume" must not run it a second time.
-    obeyed = allowed & filters.UpdateType.MESSAGE
+    obeyed = allowed & users & filters.UpdateType.MESSAGE
+    application.bot_data[confirm.CONFIRMATIONS_KEY] = confirm.Confirmations(
+        ttl_s=float(getattr(settings, "TELEGRAM_CONFIRM_TTL_S", confirm.CONFIRM_TTL_S))
+    )
     application.add_handler(CommandHandler(["help", "start"], handlers.help_command, filters=obeyed))
     application.add_handler(CommandHandler("status", handlers.status_command, filters=obeyed))
     application.add_handler(CommandHandler("positions", handlers.positions_command, filters=obeyed))
@@ -79,7 +93,11 @@ def application_build() -> Application:
     application.add_handler(
         MessageHandler(obeyed & filters.ChatType.PRIVATE & filters.COMMAND, handlers.unknown_command)
     )
+    # /close and /kill's confirm and cancel buttons (the handler checks the allowlists itself).
+    application.add_handler(CallbackQueryHandler(handlers.confirm_button, pattern=r"^(confirm|cancel):"))
     application.add_handler(MessageHandler(~allowed, handlers.chat_ignored))
+    if user_ids:
+        application.add_handler(MessageHandler(allowed & ~users, handlers.user_ignored))
     application.add_error_handler(handlers.on_error)
     return application
 
@@ -115,7 +133,7 @@ async def _start(
             await _commands_publish(application)
             await application.updater.start_polling(
                 timeout=poll_timeout_s,
-                allowed_updates=[Update.MESSAGE],
+                allowed_updates=[Update.MESSAGE, Update.CALLBACK_QUERY],  # messages and button presses
                 error_callback=_PollingErrorLog(),
             )
             await application.start()
@@ -215,9 +233,10 @@ async def bot_main(
         if not await _start(application, stop, poll_timeout_s=poll_timeout_s, retry_s=retry_s):
             return
         logger.info(
-            "telegram_started bot=%s chats=%d",
+            "telegram_started bot=%s chats=%d users=%s",
             application.bot.username,
             len(settings.TELEGRAM_ALLOWED_CHAT_IDS),
+            len(settings.TELEGRAM_ALLOWED_USER_IDS) or "any",
         )
         if alert_watch_s:
             watch = asyncio.create_task(_alert_watch(stop, alert_watch_s), name="alert-watch")

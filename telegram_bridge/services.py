@@ -16,9 +16,9 @@ from django.utils import timezone
 from core.models import TradingState
 from core.status import StatusSnapshot, status_snapshot
 from core.text import decimal_or_none, money_text, pct_text, plain_text
+from panic.fallback import FallbackResult
 from panic.services import PanicResult, panic_text
 from risk.selectors import account_summary, realised_pnl
-from trading.flatten import FlattenReport
 from trading.models import Decision
 
 logger = logging.getLogger(__name__)
@@ -32,11 +32,14 @@ HELP_TEXT = "\n".join(
         "last decisions",
         "/positions - each open position with its owner, uPnL, TP/SL and liquidation price",
         "/pnl - realised PnL per strategy (WL, PM, manual), net of fees: today and the last 7 days",
-        "/kill - halt every strategy (no new entries; open positions are not closed)",
+        "/kill - halt every strategy (no new entries; open positions are not closed); asks first: "
+        "confirm with its button or /kill confirm within 60 s",
         "/resume - lift the halt set by /kill",
         "/close - panic: lock trading, cancel every order (TP/SL too), close every position "
         "reduce-only and check the account is flat; undo the lock from the dashboard, "
-        "POST /panic/reset or `manage.py panic --reset`",
+        "POST /panic/reset or `manage.py panic --reset`; asks first (what it would close, "
+        "with the notional): "
+        "confirm with its button or /close confirm within 60 s",
         "/help - this list",
     ]
 )
@@ -257,30 +260,57 @@ def close_reply(result: PanicResult) -> str:
     return panic_text(result)
 
 
-def close_fallback_reply(report: FlattenReport, panic_error: BaseException) -> str:
-    """The /close answer when the panic service failed and direct reduce-only closes ran instead."""
+_FALLBACK_LOCK_LINES = {
+    "database": "Trading is LOCKED (panic lock). Reset: POST /panic/reset, the dashboard, "
+    "or `manage.py panic --reset`.",
+    "redis": "Trading is LOCKED, the lock held in Redis (the database was down); it goes into the database "
+    "when the database is back.",
+    "none": "Trading could NOT be locked ({error}): strategies may re-enter. "
+    "Stop the engine and workers NOW.",
+}
+
+
+def close_fallback_reply(result: FallbackResult, panic_error: BaseException) -> str:
+    """The /close answer when the panic service failed and the fallback closed directly."""
     lines = [
         f"The panic service FAILED ({type(panic_error).__name__}); closed positions directly instead "
-        "(reduce-only). Trading may NOT be locked: send /kill to halt the strategies.",
+        "(reduce-only, exact sizes).",
+        _FALLBACK_LOCK_LINES[result.lock].format(error=result.lock_error),
     ]
-    if report.flat:
+    if result.closed:
+        lines.append(f"Closes sent: {', '.join(result.closed)}; cancelled orders: {result.cancelled_orders}.")
+    else:
+        lines.append(f"Closes sent: none; cancelled orders: {result.cancelled_orders}.")
+    if result.closed_without_position_idx:
+        lines.append(
+            "Sent again without positionIdx (the account's position mode did not match): "
+            + ", ".join(result.closed_without_position_idx)
+            + "."
+        )
+    if result.flat:
         lines.append("Account FLAT, verified on the exchange.")
     else:
         lines.append(
-            f"Account NOT FLAT: positions {', '.join(report.remaining_positions) or 'none'}; "
-            f"open orders {report.remaining_orders}. Check the exchange NOW."
+            f"Account NOT FLAT: positions {', '.join(result.remaining_positions) or 'none'}; "
+            f"open orders {result.remaining_orders}. Check the exchange NOW."
         )
-    lines.append(
-        f"Closed: {', '.join(sorted(set(report.closes_sent))) or 'nothing'}; "
-        f"cancelled orders: {report.cancelled_orders}."
-    )
+        if not result.verified:
+            lines.append("The exchange could not be read back, so flatness is unknown.")
+        if result.errors:
+            lines.append("Errors: " + "; ".join(result.errors[:5]))
+    if not result.journaled:
+        lines.append(
+            f"The journal could not be written ({result.journal_error}): "
+            "the closes above WENT OUT all the same."
+        )
     return "\n".join(lines)
 
 
 def close_failed_reply(panic_error: BaseException, close_error: BaseException) -> str:
     return (
         f"/close FAILED: the panic service ({type(panic_error).__name__}) and the direct closes "
-        f"({type(close_error).__name__}) both failed. Positions may still be open: check the exchange NOW."
+        f"({type(close_error).__name__}) both failed. Positions may still be open and trading may "
+        "NOT be locked: check the exchange NOW."
     )
 
 
@@ -309,3 +339,83 @@ def pnl_text(*, now: datetime | None = None) -> str:
             *_pnl_lines("Last 7 days:", pnl["last_7_days"]),
         ]
     )
+
+
+# -- /close and /kill ask first (telegram_bridge.confirm) -----------------------------------
+
+CLOSE_BUTTON = "Close everything"
+KILL_BUTTON = "Halt trading"
+CANCEL_BUTTON = "Cancel"
+
+
+def _notional(row: dict) -> Decimal | None:
+    """A position's notional in USDT: size x mark price (Bybit's positionValue when no mark)."""
+    size, mark = decimal_or_none(row.get("size")), decimal_or_none(row.get("mark_price"))
+    if size is not None and mark is not None:
+        return abs(size) * mark
+    return decimal_or_none(row.get("position_value"))
+
+
+def close_ask_text(*, ttl_s: float, now: datetime | None = None) -> str:
+    """What /close would do, from the worker's account snapshot, and how to confirm it."""
+    lines = [
+        "/close would lock trading, cancel every order (TP/SL too) and close every position "
+        "reduce-only, at market."
+    ]
+    try:
+        status = status_snapshot(now=now)
+    except Exception as error:  # the database is down: the confirmation must still be possible
+        logger.warning("close_ask_status_failed error=%s", type(error).__name__)
+        status = None
+    if status is None or not status.account:
+        problem = status.account_problem if status else "the status could not be read"
+        lines.append(f"Positions: unknown ({problem}). /close closes whatever the exchange holds.")
+    else:
+        read = f"read {status.account_age_s:.0f} s ago" + (", STALE" if status.account_stale else "")
+        positions = status.account.get("positions") or []
+        lines.append(f"Positions ({len(positions)}), {read}:" if positions else f"Positions: none ({read}).")
+        total = Decimal("0")
+        for row in positions:
+            notional = _notional(row)
+            total += notional or 0
+            lines.append(
+                f"  {row['symbol']} {row['side']} {row['size']}, notional {money_text(notional)} USDT"
+            )
+        orders = len(status.account.get("open_orders") or [])
+        lines.append(f"Total notional: {money_text(total)} USDT; open orders: {orders}.")
+    lines.append(f'Confirm within {ttl_s:.0f} s: press "{CLOSE_BUTTON}" or send /close confirm.')
+    return "\n".join(lines)
+
+
+def kill_ask_text(*, ttl_s: float, now: datetime | None = None) -> str:
+    """What /kill would do, and how to confirm it."""
+    lines = [
+        "/kill would halt every strategy: no new entries; open positions stay open (/close closes them)."
+    ]
+    try:
+        state = TradingState.current()
+        if state.halted:
+            lines.append(
+                f"Already halted by {state.halted_by or 'unknown'} since {_when(state.halted_since)}."
+            )
+    except Exception as error:  # the database is down: say nothing about the switches
+        logger.warning("kill_ask_state_failed error=%s", type(error).__name__)
+    lines.append(f'Confirm within {ttl_s:.0f} s: press "{KILL_BUTTON}" or send /kill confirm.')
+    return "\n".join(lines)
+
+
+def confirm_refused_text(*, action: str, why: str, ttl_s: float) -> str:
+    """Why a confirmation did nothing (`why` is one of telegram_bridge.confirm's answers)."""
+    command = f"/{action}"
+    reasons = {
+        "unknown": f"No {command} is waiting for your confirmation in this chat. Send {command} first.",
+        "not_yours": f"Only the user who sent this {command}, in the chat where it was sent, can confirm it.",
+        "done": f"This {command} was already confirmed or cancelled.",
+        "expired": f"This {command} expired (a confirmation must come within {ttl_s:.0f} s). "
+        f"Send {command} again.",
+        "replaced": f"A newer {command} is waiting for your confirmation; this one no longer counts.",
+    }
+    return f"Nothing done. {reasons.get(why, reasons['unknown'])}"
+
+
+CONFIRM_USAGE_TEXT = "Send /{action} to see what it would do, then /{action} confirm within {ttl:.0f} s."

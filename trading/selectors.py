@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from core import keys
 from core.models import TradingState
+from core.panic_lock import fallback_lock_read, switches_merge
 from core.redis_client import redis_client
 from trading.models import Coin, Decision
 from trading.rules.decision import CoinRule
@@ -51,7 +52,8 @@ class EngineConfig:
 
 
 def trading_flags() -> TradingFlags:
-    state = TradingState.load()
+    # With the panic lock the database could not take yet (core.panic_lock) merged in.
+    state = switches_merge(TradingState.load(), fallback_lock_read())
     until = state.disabled_until
     return TradingFlags(
         panic_locked=state.panic_locked,

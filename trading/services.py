@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from core import keys
 from core.models import TradingState
+from core.panic_lock import fallback_lock_read, switches_merge
 from core.redis_client import events_channel, redis_client
 from trading.models import Coin, Decision, Instrument
 
@@ -54,8 +55,14 @@ def events_publish(kind: str, payload: dict | None = None) -> None:
 
 
 def trading_state_publish(state: TradingState | None = None) -> None:
-    payload = trading_state_payload(state or TradingState.load())
-    transaction.on_commit(lambda: events_publish("trading_state", payload))
+    state = state or TradingState.load()
+    # On commit, with the panic lock the database could not take yet (core.panic_lock)
+    # merged in: a /resume before that lock is reconciled must not unlock the engine.
+    transaction.on_commit(
+        lambda: events_publish(
+            "trading_state", trading_state_payload(switches_merge(state, fallback_lock_read()))
+        )
+    )
 
 
 def _state_update(**changes) -> TradingState:

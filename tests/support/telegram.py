@@ -5,12 +5,15 @@ The stand-in, for the real python-telegram-bot client, is an aiohttp server on 1
 (free port) in a background thread, answering
 `POST /bot<token>/<method>` the way api.telegram.org does for the methods PTB uses
 to start, poll, reply and stop: getMe, deleteWebhook, getUpdates (offset confirms,
-`timeout` long-polls), sendMessage, setMyCommands, getMyCommands, close/logOut.
+`timeout` long-polls, `allowed_updates` filters), sendMessage (with an inline keyboard
+in `reply_markup`), answerCallbackQuery, editMessageText, editMessageReplyMarkup,
+setMyCommands, getMyCommands, close/logOut.
 A wrong (or revoked) token gets 401 Unauthorized, an unknown method 404, a chat in
 `blocked_chats` 403, all with Telegram's JSON error shape.
 
-Tests enqueue user messages with `message_from(chat_id, text)` and read what the bot
-said in `sent` (every sendMessage, in order).
+Tests enqueue user messages with `message_from(chat_id, text)` and button presses with
+`button_press(sent, text)`, and read what the bot said in `sent` (every sendMessage, in
+order), `callback_answers` (every answerCallbackQuery) and `edits` (every edit).
 """
 
 from __future__ import annotations
@@ -46,6 +49,18 @@ class Sent:
     chat_id: int
     text: str
     params: dict = field(compare=False, repr=False)
+    message_id: int = field(default=0, compare=False)
+
+
+def _json_param(value):
+    """A parameter PTB sends as JSON text in a form (reply_markup, allowed_updates), or as JSON."""
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def buttons(sent: Sent) -> list[tuple[str, str]]:
+    """The inline keyboard under a sent message: (text, callback_data) pairs, row by row."""
+    markup = _json_param(sent.params.get("reply_markup")) or {}
+    return [(b["text"], b.get("callback_data", "")) for row in markup.get("inline_keyboard", []) for b in row]
 
 
 def _chat(chat_id: int) -> dict:
@@ -66,6 +81,11 @@ class BotApiStandIn:
         self.calls: list[str] = []  # every method called, in order
         self.unknown_calls: list[str] = []
         self.sent: list[Sent] = []
+        self.callback_answers: list[dict] = []  # answerCallbackQuery parameters, in order
+        self.edits: list[dict] = []  # editMessageText / editMessageReplyMarkup parameters, in order
+        self._messages: dict[int, dict] = {}  # the bot's messages by message_id, as last edited
+        self._allowed_updates: list[str] | None = None  # Telegram remembers the last getUpdates' list
+        self._callback_ids = itertools.count(1)
         self.commands: list[dict] = []
         self._updates: list[dict] = []
         self._confirmed_below = 0  # Telegram forgets updates below the last offset it was given
@@ -107,6 +127,36 @@ class BotApiStandIn:
         with self._lock:
             self._updates.append({"update_id": update_id, "message": message})
         return update_id
+
+    def button_press(
+        self, sent: Sent, text: str, *, chat_id: int | None = None, user_id: int | None = None
+    ) -> int:
+        """Queue a press on the inline button labelled `text` under the bot's message `sent`, by
+        `user_id` (default: the private chat's owner, as in `message_from`); return its update_id."""
+        data = dict(buttons(sent))[text]
+        chat_id = sent.chat_id if chat_id is None else chat_id
+        update_id = next(self._update_ids)
+        with self._lock:
+            message = self._messages[sent.message_id]
+        query = {
+            "id": str(next(self._callback_ids)),
+            "from": {"id": user_id or abs(chat_id), "is_bot": False, "first_name": "User"},
+            "message": message,
+            "chat_instance": f"ci{chat_id}",
+            "data": data,
+        }
+        with self._lock:
+            self._updates.append({"update_id": update_id, "callback_query": query})
+        return update_id
+
+    def wait_callback_answers(self, count: int, timeout_s: float = 10.0) -> list[dict]:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            with self._lock:
+                if len(self.callback_answers) >= count:
+                    return list(self.callback_answers)
+            time.sleep(0.01)
+        raise AssertionError(f"expected {count} answerCallbackQuery calls, got {self.callback_answers!r}")
 
     def confirmed(self, update_id: int) -> bool:
         """Whether the bot has confirmed (offset past) `update_id`."""
@@ -173,6 +223,9 @@ class BotApiStandIn:
             "deletemycommands": self._true,
             "getupdates": self._get_updates,
             "sendmessage": self._send_message,
+            "answercallbackquery": self._answer_callback_query,
+            "editmessagetext": self._edit_message,
+            "editmessagereplymarkup": self._edit_message,
         }.get(name)
         if handler is None:
             with self._lock:
@@ -199,13 +252,17 @@ class BotApiStandIn:
         limit = int(params.get("limit") or 100)
         timeout_s = float(params.get("timeout") or 0)
         with self._lock:
+            if params.get("allowed_updates") is not None:
+                self._allowed_updates = _json_param(params["allowed_updates"]) or None
             if offset > 0:
                 self._confirmed_below = max(self._confirmed_below, offset)
                 self._updates = [u for u in self._updates if u["update_id"] >= offset]
         deadline = time.monotonic() + timeout_s
         while True:
             with self._lock:
-                pending = self._updates[:limit]
+                # Telegram never delivers an update of a type the bot did not ask for.
+                allowed = self._allowed_updates
+                pending = [u for u in self._updates if allowed is None or set(u) & set(allowed)][:limit]
             if pending or self._closing or self.revoked or time.monotonic() >= deadline:
                 return self._ok(pending)
             await asyncio.sleep(0.01)
@@ -222,17 +279,49 @@ class BotApiStandIn:
             return self._error(400, "Bad Request: message is too long")
         if chat_id in self.blocked_chats:
             return self._error(403, "Forbidden: bot was blocked by the user")
+        message = {
+            "message_id": next(self._message_ids),
+            "date": int(time.time()),
+            "chat": _chat(chat_id),
+            "from": BOT_USER,
+            "text": text,
+        }
+        if params.get("reply_markup"):
+            message["reply_markup"] = _json_param(params["reply_markup"])
         with self._lock:
-            self.sent.append(Sent(chat_id, text, dict(params)))
-        return self._ok(
-            {
-                "message_id": next(self._message_ids),
-                "date": int(time.time()),
-                "chat": _chat(chat_id),
-                "from": BOT_USER,
-                "text": text,
-            }
-        )
+            self.sent.append(Sent(chat_id, text, dict(params), message["message_id"]))
+            self._messages[message["message_id"]] = message
+        return self._ok(message)
+
+    async def _answer_callback_query(self, params: dict) -> web.Response:
+        if not params.get("callback_query_id"):
+            return self._error(400, "Bad Request: callback_query_id is required")
+        with self._lock:
+            self.callback_answers.append(dict(params))
+        return self._ok(True)
+
+    async def _edit_message(self, params: dict) -> web.Response:
+        try:
+            chat_id, message_id = int(params["chat_id"]), int(params["message_id"])
+        except (KeyError, ValueError):
+            return self._error(400, "Bad Request: chat_id and message_id are required")
+        with self._lock:
+            message = self._messages.get(message_id)
+            if message is None or message["chat"]["id"] != chat_id:
+                return self._error(400, "Bad Request: message to edit not found")
+            edited = dict(message, edit_date=int(time.time()))
+            if "text" in params:
+                edited["text"] = params["text"]
+            edited.pop("reply_markup", None)  # an edit without reply_markup removes the keyboard
+            if params.get("reply_markup"):
+                edited["reply_markup"] = _json_param(params["reply_markup"])
+            if edited.get("text") == message.get("text") and edited.get("reply_markup") == message.get(
+                "reply_markup"
+            ):
+                return self._error(400, "Bad Request: message is not modified")
+            self._messages[message_id] = edited
+            self.edits.append(dict(params))
+        return self._ok(edited)
 
     # -- lifecycle --------------------------------------------------------------
 

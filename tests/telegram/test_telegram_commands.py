@@ -90,7 +90,8 @@ def test_a_chat_outside_the_allowlist_gets_no_answer_and_changes_nothing(running
 
 def test_kill_halts_and_journals_and_resume_lifts_the_halt(running_bot, bot_api, redis_db):
     bot_api.message_from(OWNER, "/kill")
-    [reply] = bot_api.wait_sent(1)
+    bot_api.message_from(OWNER, "/kill confirm")  # asks first: tests/panic/test_panic_telegram_confirm.py
+    [_, reply] = bot_api.wait_sent(2)
 
     assert reply.text.startswith(f"Trading halted by telegram:{OWNER}.")
     state = TradingState.load()
@@ -99,12 +100,13 @@ def test_kill_halts_and_journals_and_resume_lifts_the_halt(running_bot, bot_api,
     assert halt.strategy == "manual" and halt.details == {"by": f"telegram:{OWNER}", "reason": "/kill"}
 
     bot_api.message_from(OWNER, "/status")
-    status = bot_api.wait_sent(2)[1].text
+    status = bot_api.wait_sent(3)[2].text
     assert "Trading: NOT allowed" in status and f"  - halted by telegram:{OWNER} since " in status
     assert f"manual - halt taken halted by telegram:{OWNER}" in status
 
+    # /resume needs no confirmation.
     bot_api.message_from(OWNER, "/resume")
-    resumed = bot_api.wait_sent(3)[2].text
+    resumed = bot_api.wait_sent(4)[3].text
     assert resumed == f"Halt lifted by telegram:{OWNER}. Trading is allowed."
     state.refresh_from_db()
     assert not state.halted and state.halted_by == ""

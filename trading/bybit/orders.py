@@ -246,7 +246,9 @@ class OrderCalls(BybitHttp):
         )
         return OrderAck(existing.order_id, order_link_id, existing.symbol, recovered=True)
 
-    def close_position(self, *, position: Position, order_link_id: str) -> OrderAck:
+    def close_position(
+        self, *, position: Position, order_link_id: str, with_position_idx: bool = True
+    ) -> OrderAck:
         """Close ``position`` with a reduce-only market order on the opposite side.
 
         The qty is the position's exact size rounded down to ``qtyStep`` and
@@ -255,6 +257,10 @@ class OrderCalls(BybitHttp):
         Dust below ``minOrderQty`` (which no ordinary order could close) is
         closed with Bybit's ``qty="0"`` + ``reduceOnly`` + ``closeOnTrigger``,
         which closes whatever the position holds.
+
+        ``with_position_idx=False`` leaves ``positionIdx`` out (Bybit then takes the
+        one-way index 0): Telegram /close's fallback retries so once after a 10001
+        "position idx not match position mode", on an account whose mode was switched by hand.
         """
         if not is_valid_order_link_id(order_link_id):
             raise ValueError(f"orderLinkId must be 1-36 characters of A-Z a-z 0-9 - _, got {order_link_id!r}")
@@ -270,6 +276,8 @@ class OrderCalls(BybitHttp):
             "positionIdx": position.position_idx,
             "reduceOnly": True,
         }
+        if not with_position_idx:
+            del params["positionIdx"]
         if check_order_size(qty=qty, price=None, limits=instrument, is_market=True, reduce_only=True):
             params["qty"] = "0"
             params["closeOnTrigger"] = True
