@@ -278,4 +278,6 @@ def test_the_panic_receipt_is_the_last_run_not_a_joined_trigger_and_says_what_wa
         "summary": "2026-03-01 09:30:00 UTC by telegram:42 (/close) · NOT FLAT (not_flat) · 1 round · "
         "2 orders cancelled · closed BTCUSDT · left ETHUSDT, 1 orders",
         "errors": "ETHUSDT: ReduceOnlyRejected (code 110017)",
+        "closes": [],  # a row journaled before receipts had closes and timings
+        "timings": "",
     }

@@ -48,7 +48,7 @@ def test_post_panic_flattens_and_both_posts_are_idempotent(client, bearer, sim, 
 def test_a_panic_that_cannot_get_flat_answers_503_and_the_reset_409(
     client, bearer, sim, panic_settings, open_book
 ):
-    sim.fault("/v5/order/create", retCode=10001, count=6)
+    sim.fault("/v5/order/create-batch", retCode=10001, count=3)
     response = client.post("/panic", **bearer)
     assert response.status_code == 503
     body = response.json()

@@ -29,7 +29,7 @@ def test_the_command_panics_and_resets(sim, panic_settings, open_book, capsys):
 
 
 def test_the_command_fails_loudly_when_not_flat_and_when_the_reset_is_refused(sim, panic_settings, open_book):
-    sim.fault("/v5/order/create", retCode=10001, count=6)
+    sim.fault("/v5/order/create-batch", retCode=10001, count=3)
     with pytest.raises(CommandError, match="NOT FLAT"):
         call_command("panic")
     with pytest.raises(
@@ -57,7 +57,7 @@ def test_the_panic_button_flattens_and_the_reset_button_unlocks(admin_client, si
 
 
 def test_the_reset_button_says_why_it_was_refused(admin_client, sim, panic_settings, open_book):
-    sim.fault("/v5/order/create", retCode=10001, count=6)
+    sim.fault("/v5/order/create-batch", retCode=10001, count=3)
     page = admin_client.post("/panic/button", follow=True).content.decode()
     assert "NOT FLAT" in page
     page = admin_client.post("/panic/reset/button", follow=True).content.decode()

@@ -256,6 +256,10 @@ class OrderCalls(BybitHttp):
         closed with Bybit's ``qty="0"`` + ``reduceOnly`` + ``closeOnTrigger``,
         which closes whatever the position holds.
         """
+        return self._submit_order(self._close_params(position, order_link_id))
+
+    def _close_params(self, position: Position, order_link_id: str) -> dict[str, Any]:
+        """The body of the reduce-only market close of ``position`` (see ``close_position``)."""
         if not is_valid_order_link_id(order_link_id):
             raise ValueError(f"orderLinkId must be 1-36 characters of A-Z a-z 0-9 - _, got {order_link_id!r}")
         instrument = self.instruments.get(position.symbol)
@@ -273,7 +277,7 @@ class OrderCalls(BybitHttp):
         if check_order_size(qty=qty, price=None, limits=instrument, is_market=True, reduce_only=True):
             params["qty"] = "0"
             params["closeOnTrigger"] = True
-        return self._submit_order(params)
+        return params
 
     def cancel_order(
         self, *, symbol: str, order_link_id: str | None = None, order_id: str | None = None
