@@ -414,7 +414,8 @@ def panic_trigger(*, by: str, reason: str = "", gateway: BybitGateway | None = N
             timings_ms={
                 "lock": round(lock_ms, 1),
                 **{phase: round(ms, 1) for phase, ms in report.timings_ms.items()},
-                "total": round((time.perf_counter() - triggered) * 1000, 1),
+                # Trigger to the verification's answer: the journal and the alert come after.
+                "total": round(((report.ended_at or time.perf_counter()) - triggered) * 1000, 1),
             },
         )
         decision_record(

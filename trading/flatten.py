@@ -57,6 +57,7 @@ class FlattenReport:
     verified: bool = False  # the last round read positions and orders without an error
     rate_limited: int = 0  # orders the exchange refused with 10006 and that were sent again
     timings_ms: dict[str, float] = field(default_factory=lambda: dict.fromkeys(PHASES, 0.0))
+    ended_at: float | None = None  # time.perf_counter() when the last verification answered
 
     @property
     def flat(self) -> bool:
@@ -143,6 +144,7 @@ def positions_flatten(
             started = time.perf_counter()
             positions, orders = _verify(gateway, pool, wanted, report, since=since)
             report.timings_ms["verification"] += _ms_since(started)
+            report.ended_at = time.perf_counter()
             report.verified = positions is not None and orders is not None
             report.remaining_positions = sorted(p.symbol for p in positions or [])
             report.remaining_orders = len(orders or [])
