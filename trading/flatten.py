@@ -103,6 +103,7 @@ def positions_flatten(
     since = datetime.now(UTC) - CLOSED_PNL_LOOKBACK
     with ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="flatten") as pool:
         positions: list[Position] | None = None  # the fresh read this round acts on
+        closer: RoundCloser | None = None
         orders_left = True  # unknown counts as some
         for round_number in range(1, max_rounds + 1):
             report.rounds = round_number
@@ -132,6 +133,7 @@ def positions_flatten(
                     run_key=run_key,
                     round_number=round_number,
                     order_limit=order_limit,
+                    previous=closer,
                 )
                 outcome = closer.run(positions)
                 report.closes.extend(outcome.closes)

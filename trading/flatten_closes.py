@@ -133,14 +133,20 @@ class RoundCloser:
         run_key: str,
         round_number: int,
         order_limit: int | None,
+        previous: RoundCloser | None = None,
     ) -> None:
+        """``order_limit``: the budget the round's cancel-all named; ``previous``: the last
+        round's closer, whose lanes know better (what is left, and until when they wait)."""
         self.gateway = gateway
         self.pool = pool
         self.strategy = strategy
         self.decision_key = f"{run_key}:{round_number}"
-        budget = order_limit or DEFAULT_BUDGET
-        self.batch = _Lane(BATCH_METHOD, budget, budget)
-        self.single = _Lane(SINGLE_METHOD, budget, budget)
+        if previous is not None:
+            self.batch, self.single = previous.batch, previous.single
+        else:
+            budget = order_limit or DEFAULT_BUDGET
+            self.batch = _Lane(BATCH_METHOD, budget, budget)
+            self.single = _Lane(SINGLE_METHOD, budget, budget)
         self.outcome = CloseRoundOutcome()
         self._pending: list[_Job] = []
         self._futures: dict[Future, Callable[[Future], None]] = {}
