@@ -109,6 +109,6 @@ def test_closes_use_both_order_budgets_at_their_limit_biggest_exposure_first(thi
     first, second = closes[:20], closes[20:]
     assert {o["symbol"] for o in first} == {f"S{index:02d}USDT" for index in range(10, 30)}
     assert (first[-1]["receivedNs"] - first[0]["receivedNs"]) / 1e9 < 0.5
-    assert 0.9 < (second[0]["receivedNs"] - first[0]["receivedNs"]) / 1e9 < 1.5
+    assert 0.9 < (second[0]["receivedNs"] - first[0]["receivedNs"]) / 1e9 < 2.0  # slack for a loaded machine
     # The receipt lists them largest first.
     assert [close.symbol for close in report.closes][:3] == ["S29USDT", "S28USDT", "S27USDT"]

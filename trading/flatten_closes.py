@@ -61,7 +61,7 @@ class CloseRecord:
 
     symbol: str
     side: str  # the close order's side: Sell closes a long
-    qty: str  # as sent ("0": close-all of dust)
+    qty: str  # the position's size as read (dust below minOrderQty is sent as Bybit's qty "0" close-all)
     position_idx: int
     exposure: str  # the position's value when read, USDT
     order_link_id: str
