@@ -61,8 +61,9 @@ TELEGRAM_BOT_TOKEN = env.str("TELEGRAM_BOT_TOKEN", default="")
 TELEGRAM_API_BASE_URL = env.str("TELEGRAM_API_BASE_URL", default="https://api.telegram.org")
 
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
-# Panic: flatten rounds until flat, pause between rounds (x the round number), and how
-# long a second panic waits for a running one before answering "still running".
+# Panic: flatten rounds until flat; the back-off (x the round number) after a round in
+# which every exchange call failed (rounds never wait otherwise); and how long a second
+# panic waits for a running one before answering "still running".
 PANIC_FLATTEN_ROUNDS = env.int("PANIC_FLATTEN_ROUNDS", default=5)
 PANIC_FLATTEN_PAUSE_S = env.float("PANIC_FLATTEN_PAUSE_S", default=0.5)
 PANIC_JOIN_WAIT_S = env.float("PANIC_JOIN_WAIT_S", default=60.0)

@@ -54,7 +54,7 @@ JOIN_POLL_S = 0.1
 
 # Defaults; each can be overridden in Django settings (tests use short pauses).
 FLATTEN_ROUNDS = 5  # rounds of cancel + close + verify before the panic reports "not flat"
-FLATTEN_PAUSE_S = 0.5  # pause after round n is n x this: 0.5 + 1 + 1.5 + 2 s over 5 rounds
+FLATTEN_PAUSE_S = 0.5  # back-off after a round n in which every call failed: n x this
 JOIN_WAIT_S = 60.0  # how long a second trigger waits for a running flatten before answering "running"
 
 _RELEASE_SCRIPT = """
