@@ -27,6 +27,14 @@ def test_post_panic_flattens_and_both_posts_are_idempotent(client, bearer, sim, 
     assert body["closed"] == ["BTCUSDT", "ETHUSDT"] and body["cancelled_orders"] == 5
     assert body["by"] == "api:api-token" and body["reason"] == "api drill" and body["newly_locked"]
     assert sim.state()["positions"] == [] and open_orders_on_exchange(sim) == []
+    # The receipt: each close with the exchange's price and PnL, each cancelled order, the timings.
+    assert [(c["symbol"], c["side"], c["qty"]) for c in body["closes"]] == [
+        ("ETHUSDT", "Buy", "0.50"),
+        ("BTCUSDT", "Sell", "0.010"),
+    ]
+    assert all(c["avg_price"] and c["realised_pnl"] for c in body["closes"])
+    assert len(body["cancelled"]) == 5 and body["rounds"] == 1 and body["rate_limited"] == 0
+    assert set(body["timings_ms"]) == {"lock", "cancel", "closes", "verification", "total"}
 
     again = client.post("/panic", **bearer)  # no body at all
     assert again.status_code == 200

@@ -16,6 +16,8 @@ def test_the_command_panics_and_resets(sim, panic_settings, open_book, capsys):
     call_command("panic", "--reason", "from the shell")
     out = capsys.readouterr().out
     assert "account FLAT" in out and "BTCUSDT, ETHUSDT" in out
+    assert "  ETHUSDT Buy 0.50 @ " in out and "  BTCUSDT Sell 0.010 @ " in out  # the receipt
+    assert "1 round; lock " in out and " ms · total " in out
     state = TradingState.load()
     assert state.panic_locked and state.panic_reason == "from the shell"
     assert sim.state()["positions"] == [] and open_orders_on_exchange(sim) == []
