@@ -172,10 +172,18 @@ def test_a_110017_on_one_close_rereads_that_symbol_and_closes_it_in_the_same_rou
     assert result.closes[0]["order_link_id"] == eth[1]["orderLinkId"]
 
 
-@pytest.mark.parametrize("mode", ["accept_then_drop", "drop"])
-def test_a_dropped_connection_on_the_closes_is_settled_by_order_link_id(sim, panic_settings, open_book, mode):
-    # accept_then_drop: the closes were placed, the answer never came; drop: nothing was placed.
-    sim.fault("/v5/order/create-batch", mode=mode, count=1)
+@pytest.mark.parametrize(
+    ("endpoint", "mode"),
+    [
+        ("/v5/order/create-batch", "accept_then_drop"),  # the closes were placed, the answer never came
+        ("/v5/order/create-batch", "drop"),  # nothing was placed
+        ("/v5/position/list", "drop"),  # the first read: read again
+    ],
+)
+def test_a_dropped_connection_is_settled_and_nothing_is_sent_twice(
+    sim, panic_settings, open_book, endpoint, mode
+):
+    sim.fault(endpoint, mode=mode, count=1)
 
     result = panic_trigger(by="test")
 
