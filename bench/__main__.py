@@ -10,6 +10,10 @@
   liquidation: each event takes the full entry path, and nothing else changes.
 - replay_events_per_s: the shipped sample (sample_data/) through the simulator's replay
   at maximum speed, the Binance-format feed and the engine, in liquidations per second.
+- panic_to_flat_default_tier_s, panic_to_flat_s, panic_to_flat_25ms_s: 50 positions and
+  200 resting orders to a verified-flat account through `panic_trigger`, at the default
+  rate tier, a high tier, and the high tier with 25 ms added to every simulator answer
+  (bench/panic_bench.py; the median of --panic-runs runs).
 
 The engine runs exactly as `run_engine` does (EngineRunner: real gateway over pybit,
 real feeds, real Redis), on a throwaway SQLite database.
@@ -295,38 +299,69 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=3.0, help="duration of the decision throughput run")
     parser.add_argument("--data", type=Path, default=ROOT / "sample_data", help="replay directory")
     parser.add_argument("--no-save", action="store_true", help="print only; don't write latest.json")
+    parser.add_argument("--panic-runs", type=int, default=3, help="runs of each panic scenario (the median)")
+    parser.add_argument(
+        "--only", choices=("all", "liquidation", "panic"), default="all", help="which benches (default all)"
+    )
     args = parser.parse_args()
 
-    results: dict = {"decisions_per_s": round(bench_decisions(args.seconds))}
-    print(f"decisions_per_s        {results['decisions_per_s']:>12,}", flush=True)
+    results: dict = {}
+    if args.only in ("all", "liquidation"):
+        results["decisions_per_s"] = round(bench_decisions(args.seconds))
+        print(f"decisions_per_s        {results['decisions_per_s']:>12,}", flush=True)
     with tempfile.TemporaryDirectory() as workdir:
         setup_django(Path(workdir))
-        results.update(bench_tick_to_order(args.events))
-        print(
-            f"tick_to_order_p50_ms   {results['tick_to_order_p50_ms']:>12}   "
-            f"p99 {results['tick_to_order_p99_ms']} ms  max {results['tick_to_order_max_ms']} ms  "
-            f"({results['tick_to_order_events']:,} events)",
-            flush=True,
-        )
-        results.update(bench_replay(args.data))
-        print(
-            f"replay_events_per_s    {results['replay_events_per_s']:>12,}   "
-            f"({results['replay_events']:,} of {results['replay_events_expected']:,} liquidations "
-            f"in {results['replay_seconds']} s)",
-            flush=True,
-        )
+        if args.only in ("all", "liquidation"):
+            run_liquidation_benches(args, results)
+        if args.only in ("all", "panic"):
+            run_panic_bench(args, results)
     results.update(
         {
             "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "python": platform.python_version(),
             "machine": f"{platform.machine()} {os.cpu_count()} cpu",
+            "load_average": [round(value, 2) for value in os.getloadavg()],
         }
     )
     if not args.no_save:
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+        # A partial run (--only) keeps the other benches' last figures.
+        previous = json.loads(RESULTS.read_text()) if RESULTS.exists() and args.only != "all" else {}
+        RESULTS.write_text(json.dumps({**previous, **results}, indent=2) + "\n")
         print(f"written to {RESULTS.relative_to(ROOT)}")
     return 0
+
+
+def run_panic_bench(args, results: dict) -> None:
+    sys.path.insert(0, str(ROOT / "bench"))
+    import panic_bench
+
+    figures = panic_bench.bench_panic(Simulator, runs=args.panic_runs)
+    results.update(figures)
+    for key, _tier, _latency in panic_bench.SCENARIOS:
+        detail = figures[key.removesuffix("_s") + "_detail"]
+        print(
+            f"{key:<29}{figures[key]:>7} s   runs {detail['runs_s']}  "
+            f"rounds {detail['rounds']}  phases {detail['median_run_timings_ms']}",
+            flush=True,
+        )
+
+
+def run_liquidation_benches(args, results: dict) -> None:
+    results.update(bench_tick_to_order(args.events))
+    print(
+        f"tick_to_order_p50_ms   {results['tick_to_order_p50_ms']:>12}   "
+        f"p99 {results['tick_to_order_p99_ms']} ms  max {results['tick_to_order_max_ms']} ms  "
+        f"({results['tick_to_order_events']:,} events)",
+        flush=True,
+    )
+    results.update(bench_replay(args.data))
+    print(
+        f"replay_events_per_s    {results['replay_events_per_s']:>12,}   "
+        f"({results['replay_events']:,} of {results['replay_events_expected']:,} liquidations "
+        f"in {results['replay_seconds']} s)",
+        flush=True,
+    )
 
 
 if __name__ == "__main__":

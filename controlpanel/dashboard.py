@@ -31,6 +31,7 @@ from core.models import TradingState
 from core.redis_client import redis_client
 from core.status import ACCOUNT_STALE_S, StatusSnapshot, json_or_none, snapshot_age_s, status_snapshot
 from core.text import decimal_or_none, money_text, pct_text, plain_text, utc_text
+from panic.receipt import close_text, timings_text
 from panic.selectors import panic_receipt_last
 from risk.models import DailyPnL, RiskSettings
 from risk.rules import day_start, im_action, limit_equities, utc_date
@@ -258,7 +259,23 @@ def panic_receipt_view(receipt: dict | None) -> dict | None:
         f"closed {', '.join(receipt['closed']) or 'nothing'}",
         f"left {left}",
     ]
-    return {"flat": receipt["flat"], "summary": " · ".join(parts), "errors": "; ".join(receipt["errors"])}
+    return {
+        "flat": receipt["flat"],
+        "summary": " · ".join(parts),
+        "errors": "; ".join(receipt["errors"]),
+        **panic_receipt_detail(receipt),
+    }
+
+
+# -- the panic receipt's closes and timings (helper X) ---------------------------------------
+
+
+def panic_receipt_detail(receipt: dict) -> dict:
+    """The receipt's closes (one text each, as sent: largest exposure first) and phase timings."""
+    return {
+        "closes": [close_text(close) for close in receipt.get("closes") or []],
+        "timings": timings_text(receipt.get("timings_ms") or {}),
+    }
 
 
 # -- latency and the engine's run (helper C) ------------------------------------------------

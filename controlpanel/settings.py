@@ -73,8 +73,9 @@ if os.environ.get("CONTROLPANEL_READ_DOTENV", "1") == "1":
 
     REDIS_URL = launcher_redis_url(REDIS_URL) or REDIS_URL
 # -- end beginner path ---------------------------------------------------------------------
-# Panic: flatten rounds until flat, pause between rounds (x the round number), and how
-# long a second panic waits for a running one before answering "still running".
+# Panic: flatten rounds until flat; the back-off (x the round number) after a round in
+# which every exchange call failed (rounds never wait otherwise); and how long a second
+# panic waits for a running one before answering "still running".
 PANIC_FLATTEN_ROUNDS = env.int("PANIC_FLATTEN_ROUNDS", default=5)
 PANIC_FLATTEN_PAUSE_S = env.float("PANIC_FLATTEN_PAUSE_S", default=0.5)
 PANIC_JOIN_WAIT_S = env.float("PANIC_JOIN_WAIT_S", default=60.0)

@@ -37,6 +37,21 @@ PanicStatusSerializer = inline_serializer(
         "may_trade": serializers.BooleanField(),
     },
 )
+PanicClosesSerializer = inline_serializer(
+    "PanicClose",
+    {
+        "symbol": serializers.CharField(),
+        "side": serializers.ChoiceField(choices=["Buy", "Sell"], help_text="the close order's side"),
+        "qty": serializers.CharField(),
+        "position_idx": serializers.IntegerField(),
+        "exposure": serializers.CharField(help_text="the position's value when read, USDT"),
+        "order_link_id": serializers.CharField(),
+        "order_id": serializers.CharField(),
+        "avg_price": serializers.CharField(allow_null=True, help_text="null: not reported yet"),
+        "realised_pnl": serializers.CharField(allow_null=True, help_text="null: not reported yet"),
+    },
+    many=True,
+)
 PanicResultSerializer = inline_serializer(
     "PanicResult",
     {
@@ -55,6 +70,12 @@ PanicResultSerializer = inline_serializer(
         "remaining_positions": serializers.ListField(child=serializers.CharField()),
         "remaining_orders": serializers.IntegerField(),
         "errors": serializers.ListField(child=serializers.CharField()),
+        "cancelled": serializers.ListField(child=serializers.CharField(), help_text="orderLinkId or orderId"),
+        "closes": PanicClosesSerializer,
+        "rate_limited": serializers.IntegerField(help_text="orders answered 10006 and sent again"),
+        "timings_ms": serializers.DictField(
+            child=serializers.FloatField(), help_text="lock, cancel, closes, verification, total"
+        ),
         "joined": serializers.BooleanField(),
         "running": serializers.BooleanField(),
     },

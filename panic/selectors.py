@@ -22,7 +22,8 @@ def panic_status() -> dict:
 
 def panic_receipt_last() -> dict | None:
     """The last panic run's receipt, from its journal row (None: no panic yet): when, who,
-    the outcome, and what it cancelled, closed and left."""
+    the outcome, what it cancelled, closed (side, qty, avg price, realised PnL) and left, the
+    rounds and the timings of its phases in ms."""
     row = (
         Decision.objects.filter(
             strategy=Decision.Strategy.PANIC,
@@ -49,4 +50,8 @@ def panic_receipt_last() -> dict | None:
         "remaining_positions": list(details.get("remaining_positions") or []),
         "remaining_orders": details.get("remaining_orders", 0),
         "errors": list(details.get("errors") or []) or ([details["error"]] if details.get("error") else []),
+        # The receipt's detail (rows journaled before it existed have none).
+        "closes": list(details.get("closes") or []),
+        "rate_limited": details.get("rate_limited", 0),
+        "timings_ms": dict(details.get("timings_ms") or {}),
     }

@@ -39,6 +39,7 @@ from core.models import TradingState
 from core.redis_client import redis_client
 from panic.errors import PanicResetRefused
 from panic.fallback import panic_lock_reconcile
+from panic.receipt import receipt_lines
 from trading.bybit import BybitGateway
 from trading.errors import GatewayError
 from trading.flatten import FlattenReport, positions_flatten
@@ -54,7 +55,7 @@ JOIN_POLL_S = 0.1
 
 # Defaults; each can be overridden in Django settings (tests use short pauses).
 FLATTEN_ROUNDS = 5  # rounds of cancel + close + verify before the panic reports "not flat"
-FLATTEN_PAUSE_S = 0.5  # pause after round n is n x this: 0.5 + 1 + 1.5 + 2 s over 5 rounds
+FLATTEN_PAUSE_S = 0.5  # back-off after a round n in which every call failed: n x this
 JOIN_WAIT_S = 60.0  # how long a second trigger waits for a running flatten before answering "running"
 
 _RELEASE_SCRIPT = """
@@ -89,6 +90,14 @@ class PanicResult:
     remaining_positions: list[str] = field(default_factory=list)
     remaining_orders: int = 0
     errors: list[str] = field(default_factory=list)
+    # The receipt: each cancelled order's id, each accepted close (symbol, side, qty, position
+    # index, exposure, orderLinkId, orderId, avg price and realised PnL where the exchange
+    # reported them), the orders answered 10006 and sent again, and the phase timings in ms
+    # (lock, cancel, closes, verification, total: trigger to verified).
+    cancelled: list[str] = field(default_factory=list)
+    closes: list[dict] = field(default_factory=list)
+    rate_limited: int = 0
+    timings_ms: dict[str, float] = field(default_factory=dict)
     joined: bool = False  # this call waited for a concurrent trigger's flatten and reports that
     running: bool = False  # a concurrent flatten was still running when this call stopped waiting
 
@@ -262,14 +271,11 @@ def _lock_lift(*, now: datetime) -> TradingState | None:
 
 
 def _gateway_for_panic() -> BybitGateway:
-    gateway = BybitGateway.from_settings()
-    try:
-        gateway.prepare()
-    except GatewayError as error:
-        # The flatten's own reads tell whether the exchange answers; a slow clock sync or
-        # instrument refresh must not keep the panic from trying.
-        logger.warning("panic_gateway_prepare_failed code=%s error=%s", error.code, error.message)
-    return gateway
+    # Not prepared: each preparation step is a round trip before the first cancel. The
+    # flatten loads the instrument table beside its first reads, the closes take their
+    # positionIdx from the positions read (no mode probe), and a clock that is off is
+    # resynced by the first call Bybit refuses with 10002.
+    return BybitGateway.from_settings()
 
 
 def _flatten(gateway: BybitGateway | None, run_key: str) -> FlattenReport:
@@ -311,6 +317,7 @@ def panic_text(result: PanicResult) -> str:
     lines.append(
         f"Closed: {', '.join(result.closed) or 'nothing'}; cancelled orders: {result.cancelled_orders}."
     )
+    lines.extend(receipt_lines(closes=result.closes, rounds=result.rounds, timings_ms=result.timings_ms))
     if not result.flat:
         if not result.verified:
             lines.append("The exchange could not be read back, so flatness is unknown.")
@@ -336,9 +343,11 @@ def panic_trigger(*, by: str, reason: str = "", gateway: BybitGateway | None = N
     (`joined`), or a `running` result when it is still going. Blocking: several seconds
     when the exchange misbehaves; never call it inside a transaction or an event loop.
     """
+    triggered = time.perf_counter()
     now = timezone.now()
     reason = (reason.strip() or f"panic by {by}")[:200]
     state, newly_locked = _lock_take(reason=reason, now=now)
+    lock_ms = (time.perf_counter() - triggered) * 1000
     run_key = f"{now:%Y%m%dT%H%M%S}-{secrets.token_hex(4)}"
     logger.warning("panic_triggered by=%s run_key=%s newly_locked=%s", by, run_key, newly_locked)
 
@@ -400,6 +409,15 @@ def panic_trigger(*, by: str, reason: str = "", gateway: BybitGateway | None = N
             remaining_positions=list(report.remaining_positions),
             remaining_orders=report.remaining_orders,
             errors=list(report.errors),
+            cancelled=list(report.cancelled),
+            closes=[close.as_dict() for close in report.closes],
+            rate_limited=report.rate_limited,
+            timings_ms={
+                "lock": round(lock_ms, 1),
+                **{phase: round(ms, 1) for phase, ms in report.timings_ms.items()},
+                # Trigger to the verification's answer: the journal and the alert come after.
+                "total": round(((report.ended_at or time.perf_counter()) - triggered) * 1000, 1),
+            },
         )
         decision_record(
             strategy=Decision.Strategy.PANIC,

@@ -33,6 +33,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "or off (default: $SIM_RATE_TIER or default)",
     )
     parser.add_argument(
+        "--latency-ms",
+        type=int,
+        default=0,
+        help="milliseconds added to every REST answer, like a network round trip (default 0)",
+    )
+    parser.add_argument(
         "--slippage",
         type=_decimal,
         default=Decimal("0.0001"),
@@ -72,6 +78,7 @@ def options_from(namespace) -> SimOptions:
         equity=values["equity"],
         slippage=values["slippage"],
         replay_autostart=not values.get("no_autostart", False),
+        latency_ms=max(0, int(values.get("latency_ms") or 0)),
     )
     if values.get("rate_tier"):
         order_limit_for_tier(values["rate_tier"])  # ValueError with the list of tiers

@@ -110,6 +110,24 @@ async def control_reset(request: web.Request) -> web.Response:
     return web.json_response({"equity": str(equity)})
 
 
+async def control_settings(request: web.Request) -> web.Response:
+    """`{"rateTier": "pro1", "latencyMs": 25}` (either): the rate tier (with a fresh window) and
+    the latency added to every REST answer, until changed again or the next /sim/reset."""
+    sim = request.app[SIM_KEY]
+    body = await _json_body(request)
+    tier = body.get("rateTier")
+    latency = body.get("latencyMs")
+    if tier is not None and not isinstance(tier, str | int):
+        return _bad("rateTier must be a tier name, a number or off")
+    if latency is not None and (not isinstance(latency, int) or isinstance(latency, bool) or latency < 0):
+        return _bad("latencyMs must be a non-negative integer")
+    try:
+        sim.configure(rate_tier=None if tier is None else str(tier), latency_ms=latency)
+    except ValueError as problem:
+        return _bad(str(problem))
+    return web.json_response(sim.settings())
+
+
 async def control_state(request: web.Request) -> web.Response:
     sim = request.app[SIM_KEY]
     return web.Response(text=dumps(sim.state()), content_type="application/json")

@@ -1,9 +1,16 @@
-"""Injected faults: errors, latency and held answers, per endpoint, for the next N requests."""
+"""Injected faults: errors, latency, held and dropped answers, per endpoint, for the next N requests.
+
+A fault with a `symbol` hits orders for that symbol only (order create and create-batch),
+counted per order: in a batch it fails that order alone, as the venue's own per-order
+refusals do.
+"""
 
 from collections import deque
 from dataclasses import dataclass
 
-MODES = ("error", "latency", "accept_then_timeout", "drop_ws")
+MODES = ("error", "latency", "accept_then_timeout", "drop", "accept_then_drop", "drop_ws")
+# Modes that cut the REST connection without an answer: before handling (nothing done) or after.
+DROPS = ("drop", "accept_then_drop")
 # Default hold for accept_then_timeout: past pybit's default 10 s timeout.
 DEFAULT_HOLD_MS = 15_000
 
@@ -17,6 +24,7 @@ class Fault:
     http_status: int | None = None
     latency_ms: int = 0
     message: str = ""
+    symbol: str | None = None  # orders for this symbol only (see the module docstring)
 
 
 def parse_fault(body: dict) -> Fault:
@@ -49,7 +57,13 @@ def parse_fault(body: dict) -> Fault:
     message = body.get("retMsg", "")
     if not isinstance(message, str):
         raise ValueError("retMsg must be a string")
-    return Fault(endpoint, mode, count, ret_code, http_status, latency_ms or 0, message)
+    symbol = body.get("symbol")
+    if symbol is not None:
+        if not isinstance(symbol, str) or not symbol:
+            raise ValueError("symbol must be a symbol name")
+        if mode != "error" or ret_code is None:
+            raise ValueError("a symbol fault is an order refusal: mode error with a retCode")
+    return Fault(endpoint, mode, count, ret_code, http_status, latency_ms or 0, message, symbol)
 
 
 class FaultBook:
@@ -59,12 +73,13 @@ class FaultBook:
     def add(self, fault: Fault) -> None:
         self._faults.append(fault)
 
-    def take(self, endpoint: str) -> Fault | None:
-        """The oldest fault for this endpoint (or "*"), counting one use of it."""
+    def take(self, endpoint: str, *, symbol: str | None = None) -> Fault | None:
+        """The oldest fault for this endpoint (or "*"), counting one use of it. With `symbol`:
+        the oldest fault for orders of that symbol; without: the oldest without a symbol."""
         if not self._faults:
             return None
         for fault in self._faults:
-            if fault.endpoint in (endpoint, "*"):
+            if fault.endpoint in (endpoint, "*") and fault.symbol == symbol:
                 fault.count -= 1
                 if fault.count <= 0:
                     self._faults.remove(fault)

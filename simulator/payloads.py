@@ -462,6 +462,7 @@ def state_order(order: Order) -> dict:
         "qty": plain(order.qty),
         "price": plain(order.price),
         "reduceOnly": order.reduce_only,
+        "positionIdx": order.position_idx,
         "orderStatus": order.status,
         "createdTime": str(order.created_ms),
         "rejectCode": order.reject_code,

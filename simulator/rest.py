@@ -12,7 +12,7 @@ from urllib.parse import parse_qsl
 from aiohttp import web
 
 from . import signing
-from .errors import PARAMS_ERROR, TOO_MANY_VISITS, SimError
+from .errors import MESSAGES, PARAMS_ERROR, TOO_MANY_VISITS, SimError
 from .market import wall_ms
 from .simulator import SIM_KEY, Simulator
 from .streams import dumps
@@ -49,6 +49,8 @@ def public_handler(function):
     async def handle(request: web.Request) -> web.Response:
         sim = request.app[SIM_KEY]
         path = request.path
+        if sim.latency_ms:
+            await asyncio.sleep(sim.latency_ms / 1000)  # the round trip the setting adds
         fault = sim.faults.take(path)
         if fault is not None:
             response = await _apply_fault_before(fault, None)
@@ -83,7 +85,7 @@ async def _apply_fault_before(fault, headers) -> web.Response | None:
             headers=headers,
         )
     code = fault.ret_code or 10016
-    message = fault.message or DEFAULT_MESSAGES.get(code, "injected error")
+    message = fault.message or DEFAULT_MESSAGES.get(code) or MESSAGES.get(code, "injected error")
     return _json_response(envelope({}, code, message), headers)
 
 
@@ -91,6 +93,9 @@ def private_handler(path: str, method: str, function):
     async def handle(request: web.Request) -> web.Response:
         received_ns = time.time_ns()
         sim = request.app[SIM_KEY]
+        if sim.latency_ms:
+            await asyncio.sleep(sim.latency_ms / 1000)  # the round trip the setting adds
+            received_ns = time.time_ns()
         if method == "POST":
             payload = await request.read()
         else:
@@ -116,10 +121,14 @@ def private_handler(path: str, method: str, function):
             _record_refused(sim, path, body, TOO_MANY_VISITS, received_ns)
             return _json_response(envelope({}, TOO_MANY_VISITS, "Too many visits!"), headers)
         fault = sim.faults.take(path)
+        if fault is None and path == ORDER_CREATE and isinstance(body, dict):
+            fault = sim.faults.take(path, symbol=str(body.get("symbol", "")))
         hold_ms = 0
         if fault is not None:
             if fault.mode == "error":
                 _record_refused(sim, path, body, fault.ret_code or fault.http_status or 10016, received_ns)
+            if fault.mode == "drop":
+                return _drop(request)
             response = await _apply_fault_before(fault, headers)
             if response is not None:
                 return response
@@ -129,19 +138,29 @@ def private_handler(path: str, method: str, function):
             if body is None:
                 raise SimError(PARAMS_ERROR, "params error: the body is not a JSON object")
             if path == ORDER_BATCH:
-                result, ext = function(sim, body, received_ns, granted)
+                result, ext = function(
+                    sim, body, received_ns, granted, lambda symbol: sim.faults.take(path, symbol=symbol)
+                )
             else:
                 result, ext = function(sim, body, received_ns), None
             text = envelope(result, ext=ext)
         except SimError as refusal:
             text = envelope({}, refusal.code, refusal.message)
         sim.flush()
+        if fault is not None and fault.mode == "accept_then_drop":
+            return _drop(request)  # handled (an order stands), but the answer never arrives
         if hold_ms:
             # The order stands; the answer comes after the client has given up waiting.
             await sim.hold(hold_ms)
         return _json_response(text, headers)
 
     return handle
+
+
+def _drop(request: web.Request) -> web.Response:
+    """Cut the connection without an answer: the client sees it closed mid-request."""
+    request.transport.close()
+    return web.Response(status=204)  # never written: the transport is closed
 
 
 def _limit_headers(limit: int, remaining: int, reset_ms: int) -> dict:

@@ -6,7 +6,7 @@ Bybit's `result`; rest.py checks the signature and rate limit first and wraps th
 
 from . import params as p
 from . import payloads
-from .errors import PARAMS_ERROR, TOO_MANY_VISITS, SimError, error
+from .errors import MESSAGES, PARAMS_ERROR, TOO_MANY_VISITS, SimError, error
 from .market import wall_ms
 from .rest import MAX_BATCH, ORDER_BATCH, ORDER_CREATE
 from .simulator import Simulator
@@ -20,8 +20,9 @@ def order_create(sim: Simulator, request: dict, received_ns: int) -> dict:
     return _order_ack(sim.exchange.place_order(request, received_ns))
 
 
-def order_create_batch(sim: Simulator, request: dict, received_ns: int, granted: int):
-    """Per-order results: retExtInfo.list[i] pairs with result.list[i]; the envelope says 0."""
+def order_create_batch(sim: Simulator, request: dict, received_ns: int, granted: int, item_fault=None):
+    """Per-order results: retExtInfo.list[i] pairs with result.list[i]; the envelope says 0.
+    `item_fault(symbol)` is an injected refusal for one order (faults.py), or None."""
     p.linear_category(request)
     items = request.get("request")
     if not isinstance(items, list) or not items:
@@ -31,6 +32,7 @@ def order_create_batch(sim: Simulator, request: dict, received_ns: int, granted:
     results, codes = [], []
     for index, item in enumerate(items):
         created_at = str(wall_ms())
+        injected = False
         if not isinstance(item, dict):
             item = {}
         symbol = item.get("symbol", "") if isinstance(item.get("symbol"), str) else ""
@@ -38,9 +40,14 @@ def order_create_batch(sim: Simulator, request: dict, received_ns: int, granted:
             if index >= granted:
                 # The batch budget counts orders: what exceeds this second's budget fails alone.
                 raise error(TOO_MANY_VISITS)
+            fault = item_fault(symbol) if item_fault and symbol else None
+            if fault is not None:
+                injected = True
+                message = fault.message or MESSAGES.get(fault.ret_code, "injected error")
+                raise SimError(fault.ret_code, message)
             order = sim.exchange.place_order(dict(item, category="linear"), received_ns)
         except SimError as refusal:
-            if index >= granted:
+            if index >= granted or injected:
                 sim.exchange.record_refused(item, refusal.code, received_ns)
             results.append(
                 {

@@ -50,6 +50,8 @@ class SimOptions:
     api_key: str = field(default_factory=lambda: os.environ.get("SIM_API_KEY", DEFAULT_API_KEY))
     api_secret: str = field(default_factory=lambda: os.environ.get("SIM_API_SECRET", DEFAULT_API_SECRET))
     rate_tier: str = field(default_factory=lambda: os.environ.get("SIM_RATE_TIER", "default"))
+    # Added to every REST answer (public and private), as a network round trip would be.
+    latency_ms: int = 0
     slippage: Decimal = Decimal("0.0001")
     maker_fee: Decimal = Decimal("0.0002")
     taker_fee: Decimal = Decimal("0.00055")
@@ -99,6 +101,8 @@ class Simulator:
             ),
         )
         self.limiter = RateLimiter(order_limit_for_tier(options.rate_tier))
+        self.rate_tier = options.rate_tier
+        self.latency_ms = options.latency_ms
         self.faults = FaultBook()
         self.hub = Hub()
         self.replay_status = "none" if self.replay_data is None else "idle"
@@ -486,10 +490,22 @@ class Simulator:
 
     def reset(self, equity: Decimal) -> None:
         self.exchange.reset(equity)
+        self.configure(rate_tier=self.options.rate_tier, latency_ms=self.options.latency_ms)
         self.limiter.reset()
         self.faults.clear()
         self.dcp_armed = self.dcp_connections() > 0
         self.dcp_gone_ms = None
+
+    def configure(self, *, rate_tier: str | None = None, latency_ms: int | None = None) -> None:
+        """Change the rate tier (a fresh window) and the added latency while running."""
+        if rate_tier is not None:
+            self.limiter = RateLimiter(order_limit_for_tier(rate_tier))  # ValueError on a bad name
+            self.rate_tier = rate_tier
+        if latency_ms is not None:
+            self.latency_ms = latency_ms
+
+    def settings(self) -> dict:
+        return {"rateTier": self.rate_tier, "latencyMs": self.latency_ms}
 
     def state(self) -> dict:
         exchange = self.exchange
@@ -517,6 +533,7 @@ class Simulator:
                 "fired": self.dcp_fired,
             },
             "faults": self.faults.pending(),
+            "settings": self.settings(),
             "connections": self._connection_counts(),
             "subscriptions": self.hub.topic_counts(),
         }

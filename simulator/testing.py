@@ -87,17 +87,26 @@ class SimulatorHandle:
         httpStatus: int | None = None,
         latencyMs: int | None = None,
         retMsg: str | None = None,
+        symbol: str | None = None,
     ) -> dict:
+        """Queue a fault (see docs/simulator.md); with `symbol`, a refusal of that symbol's orders
+        only, counted per order, in a batch too."""
         body = {"endpoint": endpoint, "mode": mode, "count": count}
         for name, value in (
             ("retCode", retCode),
             ("httpStatus", httpStatus),
             ("latencyMs", latencyMs),
             ("retMsg", retMsg),
+            ("symbol", symbol),
         ):
             if value is not None:
                 body[name] = value
         return self._call("POST", "/sim/fault", body)
+
+    def configure(self, *, rate_tier: str | None = None, latency_ms: int | None = None) -> dict:
+        """The rate tier and the latency added to every REST answer, until the next reset."""
+        body = {"rateTier": rate_tier, "latencyMs": latency_ms}
+        return self._call("POST", "/sim/settings", {k: v for k, v in body.items() if v is not None})
 
     def reset(self, equity="10000") -> dict:
         return self._call("POST", "/sim/reset", {"equity": str(equity)})

@@ -278,4 +278,36 @@ def test_the_panic_receipt_is_the_last_run_not_a_joined_trigger_and_says_what_wa
         "summary": "2026-03-01 09:30:00 UTC by telegram:42 (/close) · NOT FLAT (not_flat) · 1 round · "
         "2 orders cancelled · closed BTCUSDT · left ETHUSDT, 1 orders",
         "errors": "ETHUSDT: ReduceOnlyRejected (code 110017)",
+        "closes": [],  # a row journaled before receipts had closes and timings
+        "timings": "",
     }
+
+
+@pytest.mark.django_db
+def test_the_panic_receipt_shows_each_close_and_the_phase_timings():
+    from controlpanel.dashboard import panic_receipt_view
+    from panic.selectors import panic_receipt_last
+
+    close = {"symbol": "ETHUSDT", "side": "Buy", "qty": "0.50", "position_idx": 0, "exposure": "1650"}
+    Decision.objects.create(
+        strategy="panic",
+        action="panic",
+        outcome="taken",
+        reason_code="flat",
+        created_at=datetime(2026, 3, 1, 9, 30, tzinfo=UTC),
+        details={
+            "by": "api:owner",
+            "status": "flat",
+            "rounds": 1,
+            "cancelled_orders": 5,
+            "closed": ["BTCUSDT", "ETHUSDT"],
+            "closes": [
+                {**close, "avg_price": "3300.33", "realised_pnl": "-1.25"},
+                {**close, "symbol": "BTCUSDT", "side": "Sell", "qty": "0.010", "avg_price": None},
+            ],
+            "timings_ms": {"lock": 4.2, "cancel": 6.0, "closes": 2013.4, "verification": 5.1, "total": 2031},
+        },
+    )
+    view = panic_receipt_view(panic_receipt_last())
+    assert view["closes"] == ["ETHUSDT Buy 0.50 @ 3300.33, PnL -1.25", "BTCUSDT Sell 0.010"]
+    assert view["timings"] == "lock 4 ms · cancel 6 ms · closes 2,013 ms · verification 5 ms · total 2,031 ms"

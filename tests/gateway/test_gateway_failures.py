@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from decimal import Decimal
 
@@ -92,6 +93,28 @@ def test_a_rate_limited_order_is_refused_not_retried(gateway, sim):
     assert refusal.value.code == 10006 and refusal.value.retry_at_ms is not None
     assert [row["orderStatus"] for row in received(sim, link("limited"))] == ["Rejected"]
     assert gateway.positions() == []
+
+
+def test_the_budget_each_answer_names_is_read_per_endpoint_and_per_thread(gateway, sim):
+    buy(gateway, "budget-1")
+    status = gateway.rate_limit_status("place_order")
+    assert (status.limit, status.remaining) == (10, 9)  # the default tier, one order used
+    gateway.positions()
+    assert gateway.rate_limit_status("get_positions").limit == 50
+    assert gateway.rate_limit_status("place_order").remaining == 9  # its own endpoint's answer
+    # Another thread has seen no answer of its own.
+    seen = []
+    thread = threading.Thread(target=lambda: seen.append(gateway.rate_limit_status("place_order")))
+    thread.start()
+    thread.join()
+    assert seen == [None]
+    for n in range(9):
+        buy(gateway, f"budget-more-{n}", qty="0.001")
+    with pytest.raises(RetryableError) as refusal:
+        buy(gateway, "budget-over", qty="0.001")
+    spent = gateway.rate_limit_status("place_order")
+    assert spent.remaining == 0 and spent.reset_at_ms == refusal.value.retry_at_ms
+    assert 0 < gateway.venue_seconds_until(spent.reset_at_ms) <= 1.0
 
 
 # -- orders whose outcome is unknown ------------------------------------------------

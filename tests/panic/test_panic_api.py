@@ -27,6 +27,14 @@ def test_post_panic_flattens_and_both_posts_are_idempotent(client, bearer, sim, 
     assert body["closed"] == ["BTCUSDT", "ETHUSDT"] and body["cancelled_orders"] == 5
     assert body["by"] == "api:api-token" and body["reason"] == "api drill" and body["newly_locked"]
     assert sim.state()["positions"] == [] and open_orders_on_exchange(sim) == []
+    # The receipt: each close with the exchange's price and PnL, each cancelled order, the timings.
+    assert [(c["symbol"], c["side"], c["qty"]) for c in body["closes"]] == [
+        ("ETHUSDT", "Buy", "0.50"),
+        ("BTCUSDT", "Sell", "0.010"),
+    ]
+    assert all(c["avg_price"] and c["realised_pnl"] for c in body["closes"])
+    assert len(body["cancelled"]) == 5 and body["rounds"] == 1 and body["rate_limited"] == 0
+    assert set(body["timings_ms"]) == {"lock", "cancel", "closes", "verification", "total"}
 
     again = client.post("/panic", **bearer)  # no body at all
     assert again.status_code == 200
@@ -48,7 +56,7 @@ def test_post_panic_flattens_and_both_posts_are_idempotent(client, bearer, sim, 
 def test_a_panic_that_cannot_get_flat_answers_503_and_the_reset_409(
     client, bearer, sim, panic_settings, open_book
 ):
-    sim.fault("/v5/order/create", retCode=10001, count=6)
+    sim.fault("/v5/order/create-batch", retCode=10001, count=3)
     response = client.post("/panic", **bearer)
     assert response.status_code == 503
     body = response.json()

@@ -44,6 +44,10 @@ def test_the_panic_button_flattens_the_account_and_the_reset_button_lifts_the_lo
         receipt = page.inner_text("#panic-receipt-summary")  # the receipt, from the journal
         assert "UTC by dashboard:owner (browser drill) · FLAT, verified on the exchange · " in receipt
         assert "closed BTCUSDT, ETHUSDT · left no position" in receipt and " orders cancelled" in receipt
+        assert "lock " in page.inner_text("#panic-receipt-timings")  # the phases, in ms
+        page.click("#panic-receipt-closes-box summary")
+        closes = page.inner_text("#panic-receipt-closes")
+        assert "ETHUSDT Buy 0.50 @ " in closes and "BTCUSDT Sell 0.010 @ " in closes
         page.screenshot(path=str(tmp_path / "panic.png"))
 
         page.click("#panic-reset-button")

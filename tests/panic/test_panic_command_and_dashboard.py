@@ -16,6 +16,8 @@ def test_the_command_panics_and_resets(sim, panic_settings, open_book, capsys):
     call_command("panic", "--reason", "from the shell")
     out = capsys.readouterr().out
     assert "account FLAT" in out and "BTCUSDT, ETHUSDT" in out
+    assert "  ETHUSDT Buy 0.50 @ " in out and "  BTCUSDT Sell 0.010 @ " in out  # the receipt
+    assert "1 round; lock " in out and " ms · total " in out
     state = TradingState.load()
     assert state.panic_locked and state.panic_reason == "from the shell"
     assert sim.state()["positions"] == [] and open_orders_on_exchange(sim) == []
@@ -29,7 +31,7 @@ def test_the_command_panics_and_resets(sim, panic_settings, open_book, capsys):
 
 
 def test_the_command_fails_loudly_when_not_flat_and_when_the_reset_is_refused(sim, panic_settings, open_book):
-    sim.fault("/v5/order/create", retCode=10001, count=6)
+    sim.fault("/v5/order/create-batch", retCode=10001, count=3)
     with pytest.raises(CommandError, match="NOT FLAT"):
         call_command("panic")
     with pytest.raises(
@@ -57,7 +59,7 @@ def test_the_panic_button_flattens_and_the_reset_button_unlocks(admin_client, si
 
 
 def test_the_reset_button_says_why_it_was_refused(admin_client, sim, panic_settings, open_book):
-    sim.fault("/v5/order/create", retCode=10001, count=6)
+    sim.fault("/v5/order/create-batch", retCode=10001, count=3)
     page = admin_client.post("/panic/button", follow=True).content.decode()
     assert "NOT FLAT" in page
     page = admin_client.post("/panic/reset/button", follow=True).content.decode()

@@ -97,7 +97,7 @@ def test_panic_locks_first_then_cancels_everything_closes_both_sides_and_journal
 def test_exchange_faults_are_retried_and_the_panic_still_ends_flat(sim, panic_settings, open_book):
     sim.fault("/v5/order/cancel-all", retCode=10016, count=1)  # retried by the gateway
     sim.fault("/v5/position/list", httpStatus=502, count=2)  # retried by the gateway
-    sim.fault("/v5/order/create", retCode=10001, count=1)  # the first close is refused: the next round
+    sim.fault("/v5/order/create-batch", retCode=10001, count=1)  # the first closes refused: the next round
 
     result = panic_trigger(by="test")
 
@@ -109,8 +109,8 @@ def test_exchange_faults_are_retried_and_the_panic_still_ends_flat(sim, panic_se
 def test_a_panic_that_cannot_get_flat_says_so_stays_locked_and_blocks_the_reset(
     sim, panic_settings, open_book
 ):
-    # Every close is refused for all three rounds.
-    sim.fault("/v5/order/create", retCode=10001, count=6)
+    # Every close is refused for all three rounds (both go out in one batch a round).
+    sim.fault("/v5/order/create-batch", retCode=10001, count=3)
 
     result = panic_trigger(by="test")
 
@@ -129,7 +129,6 @@ def test_a_panic_that_cannot_get_flat_says_so_stays_locked_and_blocks_the_reset(
     assert Decision.objects.get(action="reset").outcome == "skipped"
 
     # Triggered again once the exchange takes orders: flat, and then the reset goes through.
-    time.sleep(1.0)  # the refused closes used up this second's order budget (10/s, Bybit's default tier)
     assert panic_trigger(by="test").flat
     reset = panic_reset(by="test")
     assert reset.was_locked and reset.may_trade

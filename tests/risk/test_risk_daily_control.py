@@ -195,7 +195,8 @@ def test_a_flatten_that_does_not_end_flat_is_retried_on_a_later_pass(sim, gatewa
     daily_control_step(gateway=gateway, now=NOW)
     market_order(gateway, "BTCUSDT", Side.BUY, "0.500", "97000", "t-long")
     sim.set_price("BTCUSDT", "95000.00")
-    sim.fault("/v5/order/create", mode="error", retCode=110007, count=5)  # every close of 5 rounds refused
+    # Every close of 5 rounds refused, on whichever order endpoint it goes out.
+    sim.fault("*", mode="error", retCode=110007, count=5, symbol="BTCUSDT")
 
     hit = daily_control_step(gateway=gateway, now=NOW + timedelta(minutes=1))
 

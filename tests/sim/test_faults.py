@@ -85,3 +85,36 @@ def test_a_bad_fault_request_is_refused_with_a_reason(sim, body):
         sim._call("POST", "/sim/fault", body)
     assert "400" in str(caught.value)
     assert sim.state()["faults"] == []
+
+
+def test_a_symbol_fault_refuses_that_symbols_order_alone_in_a_batch_and_in_a_single_create(sim, session):
+    sim.fault("*", retCode=110017, symbol="ETHUSDT", count=2)
+    orders = [
+        {"symbol": symbol, "side": "Buy", "orderType": "Limit", "qty": qty, "price": price}
+        for symbol, qty, price in (("BTCUSDT", "0.001", "90000.00"), ("ETHUSDT", "0.10", "3000.00"))
+    ]
+    answer = session.place_batch_order(category="linear", request=orders)
+    assert [item["code"] for item in answer["retExtInfo"]["list"]] == [0, 110017]
+    assert answer["retExtInfo"]["list"][1]["msg"] == "Reduce-only rule not satisfied"
+    session.place_order(category="linear", **orders[0])  # another symbol: untouched
+    with pytest.raises(InvalidRequestError) as caught:
+        session.place_order(category="linear", **orders[1])
+    assert caught.value.status_code == 110017
+    session.place_order(category="linear", **orders[1])  # both uses spent
+    refused = [o["symbol"] for o in sim.state()["orders"] if o["rejectCode"] == 110017]
+    assert refused == ["ETHUSDT", "ETHUSDT"]
+
+
+@pytest.mark.parametrize(("mode", "placed"), [("drop", False), ("accept_then_drop", True)])
+def test_a_dropped_connection_gives_no_answer_with_or_without_the_order(sim, session, mode, placed):
+    sim.fault("/v5/order/create", mode=mode)
+    with pytest.raises(requests.exceptions.ConnectionError):
+        buy(session, "dropped")
+    found = session.get_open_orders(category="linear", symbol="ETHUSDT", orderLinkId="dropped")
+    assert bool(found["result"]["list"]) is placed
+    buy(session, "after")  # the next request is answered as usual
+
+
+def test_a_symbol_fault_must_be_an_order_refusal(sim):
+    with pytest.raises(SimulatorControlError):
+        sim.fault("*", mode="latency", latencyMs=10, symbol="ETHUSDT")

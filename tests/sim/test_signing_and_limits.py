@@ -9,7 +9,7 @@ import pytest
 import requests
 from pybit.exceptions import InvalidRequestError
 
-from simulator.testing import running_simulator
+from simulator.testing import SimulatorControlError, running_simulator
 
 
 def signed_headers(sim, payload: str, *, key=None, secret=None, timestamp=None, recv_window="5000"):
@@ -174,3 +174,18 @@ def test_the_private_ws_auth_is_checked(sim):
         assert pong["op"] == "pong" and pong["req_id"] == "p1"
     finally:
         connection.close()
+
+
+def test_the_rate_tier_and_an_added_latency_change_while_running_and_a_reset_restores_them(sim, make_session):
+    session = make_session(sim, return_response_headers=True)
+    assert sim.configure(rate_tier="pro1", latency_ms=40) == {"rateTier": "pro1", "latencyMs": 40}
+    started = time.monotonic()
+    _, _, headers = session.cancel_all_orders(category="linear", settleCoin="USDT")
+    assert time.monotonic() - started >= 0.04
+    assert headers["X-Bapi-Limit"] == "200" and sim.state()["settings"]["latencyMs"] == 40
+    with pytest.raises(SimulatorControlError):
+        sim.configure(rate_tier="platinum")
+    sim.reset()
+    _, _, headers = session.cancel_all_orders(category="linear", settleCoin="USDT")
+    assert headers["X-Bapi-Limit"] == "10"
+    assert sim.state()["settings"] == {"rateTier": "default", "latencyMs": 0}

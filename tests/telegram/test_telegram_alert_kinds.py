@@ -205,7 +205,7 @@ def test_a_stale_feed_record_means_the_engine_is_down_not_the_feed(telegram, red
 def test_a_close_refused_during_a_flatten_is_alerted_after_the_flatten(telegram, sim, open_book):
     from trading.flatten import positions_flatten
 
-    sim.fault("/v5/order/create", mode="error", retCode=10001, count=1)  # the first close only
+    sim.fault("*", mode="error", retCode=10001, count=1, symbol="BTCUSDT")  # the first close only
     report = positions_flatten(gateway=open_book, strategy="panic", run_key="panic-test", pause_s=0.01)
 
     assert report.flat and report.rounds == 2

@@ -9,7 +9,7 @@ from typing import Any
 
 from trading.bybit.http import RATE_LIMITED
 from trading.bybit.orders import DUPLICATE_ORDER_LINK_ID, OrderCalls
-from trading.bybit.types import CATEGORY, BatchItemResult, OrderAck, OrderRequest
+from trading.bybit.types import CATEGORY, BatchItemResult, OrderAck, OrderRequest, Position
 from trading.errors import (
     ClockSkewError,
     GatewayError,
@@ -59,6 +59,18 @@ class BatchOrderCalls(OrderCalls):
             chunk = to_send[start : start + BATCH_LIMIT]
             results.update(self._submit_batch_chunk(chunk))
         return [results[index] for index in range(len(orders))]
+
+    def close_positions_batch(self, *, closes: Sequence[tuple[Position, str]]) -> list[BatchItemResult]:
+        """Close up to 20 positions in one create-batch request: ``(position, orderLinkId)`` each,
+        built as ``close_position`` builds a single close (exact size, opposite side, the
+        position's own ``positionIdx``). One result per close, in input order; the budget the
+        answer named is ``rate_limit_status("place_batch_order")`` on the calling thread.
+        """
+        if len(closes) > BATCH_LIMIT:
+            raise ValueError(f"at most {BATCH_LIMIT} closes per request, got {len(closes)}")
+        chunk = [(index, self._close_params(position, link)) for index, (position, link) in enumerate(closes)]
+        results = self._submit_batch_chunk(chunk) if chunk else {}
+        return [results[index] for index in range(len(closes))]
 
     def _submit_batch_chunk(self, chunk: list[tuple[int, dict[str, Any]]]) -> dict[int, BatchItemResult]:
         results: dict[int, BatchItemResult] = {}

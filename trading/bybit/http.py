@@ -17,7 +17,7 @@ from pybit.exceptions import FailedRequestError, InvalidRequestError
 from pybit.unified_trading import HTTP
 
 from trading.bybit.parsing import venue_time_ms
-from trading.bybit.types import ExchangeMode
+from trading.bybit.types import ExchangeMode, RateLimitStatus
 from trading.errors import (
     AuthError,
     ClockSkewError,
@@ -29,18 +29,36 @@ from trading.errors import (
 
 logger = logging.getLogger(__name__)
 
+RATE_LIMIT_HEADER = "X-Bapi-Limit"
+RATE_LIMIT_STATUS_HEADER = "X-Bapi-Limit-Status"
 RATE_LIMIT_RESET_HEADER = "X-Bapi-Limit-Reset-Timestamp"
 RATE_LIMITED = 10006  # retCode: over the rate limit; the reset header says when the window rolls
 
 
-def _reset_ms(headers: Mapping[str, str] | None) -> int | None:
+def _header_int(headers: Mapping[str, str] | None, name: str) -> int | None:
+    """An integer header; requests' headers look names up case-insensitively, as Bybit's need."""
     if not headers:
         return None
-    raw = headers.get(RATE_LIMIT_RESET_HEADER)
+    raw = headers.get(name)
     try:
         return int(raw) if raw else None
     except ValueError:
         return None
+
+
+def _reset_ms(headers: Mapping[str, str] | None) -> int | None:
+    return _header_int(headers, RATE_LIMIT_RESET_HEADER)
+
+
+def _rate_limit_status(headers: Mapping[str, str] | None) -> RateLimitStatus | None:
+    if not headers:
+        return None
+    status = RateLimitStatus(
+        limit=_header_int(headers, RATE_LIMIT_HEADER),
+        remaining=_header_int(headers, RATE_LIMIT_STATUS_HEADER),
+        reset_at_ms=_header_int(headers, RATE_LIMIT_RESET_HEADER),
+    )
+    return None if status == RateLimitStatus(None, None, None) else status
 
 
 class _ClockOffset:
@@ -145,11 +163,35 @@ class BybitHttp:
         session.trust_env = False
         return client
 
+    def rate_limit_status(self, method: str) -> RateLimitStatus | None:
+        """The rate-limit headers of the last answer to ``method`` (pybit's name, e.g.
+        ``"place_order"``, ``"place_batch_order"``, ``"cancel_all_orders"``) on *this thread*;
+        ``None`` when that call got no answer with headers (or none was made here yet).
+
+        Per thread because the answers of parallel calls interleave: a caller that sent one
+        request from a thread reads the budget that request's answer named.
+        """
+        return self._limits().get(method)
+
+    def venue_seconds_until(self, venue_ms: int) -> float:
+        """Seconds on our clock until the venue's clock shows ``venue_ms`` (negative: past)."""
+        return (venue_ms - (time.time() * 1000 + self._clock_offset.ms)) / 1000
+
+    def _limits(self) -> dict[str, RateLimitStatus | None]:
+        limits = getattr(self._local, "limits", None)
+        if limits is None:
+            limits = self._local.limits = {}
+        return limits
+
     def _call_once(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
         """One pybit call, its failures translated to our errors. Returns the whole JSON envelope."""
+        limits = self._limits()
+        limits[method] = None  # until this call's answer says otherwise
         try:
-            body, _elapsed, _headers = getattr(self._client(), method)(**params)
+            body, _elapsed, headers = getattr(self._client(), method)(**params)
+            limits[method] = _rate_limit_status(headers)
         except InvalidRequestError as exc:
+            limits[method] = _rate_limit_status(exc.resp_headers)
             raise error_for_ret_code(
                 exc.status_code, exc.message, retry_at_ms=_reset_ms(exc.resp_headers)
             ) from None

@@ -262,6 +262,14 @@ class OrderCalls(BybitHttp):
         one-way index 0): Telegram /close's fallback retries so once after a 10001
         "position idx not match position mode", on an account whose mode was switched by hand.
         """
+        return self._submit_order(
+            self._close_params(position, order_link_id, with_position_idx=with_position_idx)
+        )
+
+    def _close_params(
+        self, position: Position, order_link_id: str, *, with_position_idx: bool = True
+    ) -> dict[str, Any]:
+        """The body of the reduce-only market close of ``position`` (see ``close_position``)."""
         if not is_valid_order_link_id(order_link_id):
             raise ValueError(f"orderLinkId must be 1-36 characters of A-Z a-z 0-9 - _, got {order_link_id!r}")
         instrument = self.instruments.get(position.symbol)
@@ -281,7 +289,7 @@ class OrderCalls(BybitHttp):
         if check_order_size(qty=qty, price=None, limits=instrument, is_market=True, reduce_only=True):
             params["qty"] = "0"
             params["closeOnTrigger"] = True
-        return self._submit_order(params)
+        return params
 
     def cancel_order(
         self, *, symbol: str, order_link_id: str | None = None, order_id: str | None = None

@@ -80,6 +80,20 @@ class OrderRequest:
 
 
 @dataclass(frozen=True, slots=True)
+class RateLimitStatus:
+    """Bybit's rate-limit headers of one answer, for the endpoint that answered.
+
+    ``limit`` (``X-Bapi-Limit``) per rolling second; ``remaining`` (``X-Bapi-Limit-Status``)
+    after this request; ``reset_at_ms`` (``X-Bapi-Limit-Reset-Timestamp``, the venue's clock):
+    when the window frees up if ``remaining`` is 0, otherwise just "now". ``None``: not sent.
+    """
+
+    limit: int | None
+    remaining: int | None
+    reset_at_ms: int | None
+
+
+@dataclass(frozen=True, slots=True)
 class BatchItemResult:
     """One order's fate in a batch: ``ack`` when placed, ``error`` when refused (by us or the venue)."""
 

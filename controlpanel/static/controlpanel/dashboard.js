@@ -317,6 +317,22 @@
     $("panic-receipt-summary").className = receipt.flat ? "" : "down";
     setText("panic-receipt-errors", receipt.errors);
     setHidden("panic-receipt-errors", !receipt.errors);
+    renderPanicReceiptDetail(receipt);
+  }
+
+  // The receipt's timings and closes (helper X).
+  function renderPanicReceiptDetail(receipt) {
+    setText("panic-receipt-timings", receipt.timings || "");
+    setHidden("panic-receipt-timings", !receipt.timings);
+    const closes = receipt.closes || [];
+    setHidden("panic-receipt-closes-box", !closes.length);
+    const list = $("panic-receipt-closes");
+    if (!list) return;
+    list.replaceChildren(...closes.map((text) => {
+      const item = document.createElement("li");
+      item.textContent = text;
+      return item;
+    }));
   }
 
   // -- the engine's run and latency (helper C) ------------------------------------------
