@@ -42,7 +42,10 @@ BATCH_METHOD = "place_batch_order"
 SINGLE_METHOD = "place_order"
 DEFAULT_BUDGET = 10  # Bybit's default tier: 10 orders per second per endpoint
 WINDOW_S = 1.0  # Bybit's windows are one rolling second; the wait when no reset time was named
-RESET_MARGIN_S = 0.005  # be just past the named reset, not just before it
+# Be just past the named reset, not just before it: our estimate of the venue's clock is
+# off by up to a round trip's asymmetry (ms on a LAN, tens of ms over the internet or a
+# loaded machine), and a close sent a hair early costs a 10006 and a whole window.
+RESET_MARGIN_S = 0.025
 MAX_SINGLES_IN_FLIGHT = 10
 MAX_BATCHES_IN_FLIGHT = 5
 REREADS_PER_POSITION = 2  # 110017 -> re-read the symbol; bounded, the next round reads again anyway
