@@ -107,10 +107,14 @@ def test_take_profit_and_stop_loss_calls_leave_the_trailing_stop_alone(sim, sess
 def test_trailing_stop_rules(sim, session):
     market(session, "Buy", "0.010")
     trailing(session, trailingStop="1000.00")
-    assert refusal(lambda **p: trailing(session, **p), trailingStop="1000.00").status_code == 34040  # already so
-    problem = refusal(lambda **p: trailing(session, **p), trailingStop="1000.05")
+
+    def refused(**params):
+        return refusal(lambda **p: trailing(session, **p), **params)
+
+    assert refused(trailingStop="1000.00").status_code == 34040  # already so
+    problem = refused(trailingStop="1000.05")
     assert problem.status_code == 10001 and "tickSize" in problem.message
-    problem = refusal(lambda **p: trailing(session, **p), trailingStop="500.00", activePrice="96000.00")
+    problem = refused(trailingStop="500.00", activePrice="96000.00")
     assert problem.status_code == 10001 and "ActivePrice" in problem.message
     trailing(session, trailingStop="2000.00")  # a new distance replaces the stop
     (leg,) = stop_orders(session)
