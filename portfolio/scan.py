@@ -15,6 +15,7 @@ from django.db import IntegrityError, transaction
 from core.models import TradingState
 from core.panic_lock import trading_switches
 from portfolio import rules
+from portfolio.backstop import backstop_set
 from portfolio.book import (
     book_committed,
     book_lock,
@@ -27,6 +28,7 @@ from portfolio.book import (
 from portfolio.common import (
     ENTRY,
     FAILED,
+    FILLED,
     OPENING,
     ORDER_JOURNAL,
     SKIPPED,
@@ -240,6 +242,7 @@ def _scan_run(
             continue
         outcome = _entry_open(
             gateway=gateway,
+            settings=settings,
             symbol=symbol,
             qty=size.qty,
             price=price,
@@ -293,6 +296,7 @@ def _scan_run(
 def _entry_open(
     *,
     gateway: BybitGateway,
+    settings: PortfolioSettings,
     symbol: str,
     qty: Decimal,
     price: Decimal,
@@ -362,4 +366,15 @@ def _entry_open(
     ):
         return FAILED
     logger.info("pm_entered symbol=%s qty=%s price=%s order_link_id=%s", symbol, qty, price, link_id)
+    order.refresh_from_db()
+    if order.status == FILLED:
+        # Protected on the exchange from the fill on; a pending entry gets it in the trail step.
+        backstop_set(
+            gateway=gateway,
+            position=order.position,
+            reference_price=order.fill_price,
+            settings=settings,
+            reason="entry",
+            now=now,
+        )
     return TAKEN
