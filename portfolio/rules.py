@@ -61,6 +61,9 @@ NO_HISTORY = "no_history"
 BELOW_MIN_MOMENTUM = "below_min_momentum"
 NO_FREE_SLOT = "no_free_slot"
 BUDGET_EXHAUSTED = "budget_exhausted"
+# An enabled allowlist symbol that is also an enabled liquidation coin (a database from before
+# the models refused it): the engine's, never PM's (trading.claims).
+LIQUIDATION_COIN = "liquidation_coin"
 
 
 def momentum_pct(*, closes: Sequence[Decimal], lookback: int) -> Decimal | None:

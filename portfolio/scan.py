@@ -47,6 +47,7 @@ from portfolio.models import (
 )
 from trading.bybit import BybitGateway, OrderAck, Ticker
 from trading.errors import GatewayError, RetryableError, UnknownInstrument
+from trading.models import Coin
 from trading.order_flow import OrderStatus, order_send
 from trading.rules import Side
 from trading.rules.order_link_id import order_link_id
@@ -165,10 +166,14 @@ def _scan_run(
     # Read everything first: a read failure then costs no half-done scan.
     # A symbol with a position PM did not open is not PM's to trade: it takes no slot.
     foreign = {position.symbol for position in gateway.positions()} - held
+    coins = set(Coin.objects.filter(enabled=True, symbol__in=allowlist).values_list("symbol", flat=True))
     momenta: dict[str, Decimal | None] = {}
     instruments = {}
     for symbol in allowlist:
         if symbol in held:
+            continue
+        if symbol in coins:
+            result.skipped[symbol] = rules.LIQUIDATION_COIN
             continue
         if symbol in foreign:
             result.skipped[symbol] = "position_not_ours"
