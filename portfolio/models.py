@@ -110,6 +110,11 @@ class PortfolioState(SingletonModel):
 
     last_scan_at = models.DateTimeField(null=True, blank=True)
     last_scan_key = models.CharField(max_length=20, blank=True, help_text="The scan's minute, UTC.")
+    allowlist_seen = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="The enabled allowlist at the last scan: the next one journals changes.",
+    )
 
     class Meta:
         verbose_name = "portfolio state"

@@ -49,6 +49,8 @@ class TrailResult:
     failed: list[str] = field(default_factory=list)
     settled: list[str] = field(default_factory=list)
     adds_blocked: str = ""
+    why: dict[str, str] = field(default_factory=dict)  # symbol -> what decided its exit or add
+    dry_run: bool = False  # decided only: the lists say what a pass would do; nothing was sent
 
     @property
     def found_work(self) -> bool:
@@ -66,7 +68,7 @@ class TrailResult:
         return {name: getattr(self, name) for name in self.__dataclass_fields__}
 
 
-def portfolio_trail_step(*, gateway: BybitGateway, now: datetime) -> TrailResult:
+def portfolio_trail_step(*, gateway: BybitGateway, now: datetime, dry_run: bool = False) -> TrailResult:
     """One minute of position care for every position PM holds.
 
     - Settles orders left pending, and keeps the Redis PM set equal to PM's positions.
@@ -82,15 +84,20 @@ def portfolio_trail_step(*, gateway: BybitGateway, now: datetime) -> TrailResult
       while PM is enabled and trading is allowed.
     - Keeps the exchange's trailing stop on each open long (``portfolio.backstop``).
     A failure to read tickers or positions raises (the task retries).
+
+    ``dry_run`` (``manage.py portfolio_scan --dry-run``) decides the exits and adds and says
+    so in the result, but sends nothing and writes nothing (no settling, no high-water mark,
+    no journal, no exchange trailing stop).
     """
-    result = TrailResult()
+    result = TrailResult(dry_run=dry_run)
     with book_lock() as held:
         if not held:
             logger.info("pm_trail_busy")
             result.status = "busy"
             return result
-        result.settled = book_settle(gateway=gateway, now=now)
-        pm_symbols_sync()
+        if not dry_run:
+            result.settled = book_settle(gateway=gateway, now=now)
+            pm_symbols_sync()
         positions = list(PortfolioPosition.objects.filter(status__in=[OPEN, CLOSING]).order_by("id"))
         if not positions:
             result.status = "idle"
@@ -128,6 +135,9 @@ def _trail_one(
     symbol = position.symbol
     if position.orders.filter(status=PENDING).exists():
         return  # an order of ours is in flight: decide nothing on top of it until it settles
+    if result.dry_run:
+        _trail_decide(position=position, venue=venue, ticker=ticker, settings=settings, result=result)
+        return
     if position.status == CLOSING and position.qty <= 0:
         # Its exit filled in full earlier but could not be verified then: it can be now.
         order = position.orders.filter(leg=EXIT, status=FILLED).order_by("-id").first()
@@ -205,6 +215,59 @@ def _trail_one(
         now=now,
     ):
         result.backstop_set.append(symbol)
+
+
+def _trail_decide(
+    *,
+    position: PortfolioPosition,
+    venue: Position | None,
+    ticker: Ticker | None,
+    settings: PortfolioSettings,
+    result: TrailResult,
+) -> None:
+    """The dry run of ``_trail_one``: what a pass would do with this position, nothing written or sent."""
+    symbol = position.symbol
+    if venue is None:
+        result.closed_elsewhere.append(symbol)
+        result.why[symbol] = "the exchange shows no long: the next pass releases it"
+        return
+    if position.status == CLOSING:
+        result.exited.append(symbol)
+        result.why[symbol] = f"closing: exit attempt {position.exit_attempts + 1}"
+        return
+    price = ticker.last_price if ticker is not None and ticker.last_price > 0 else venue.mark_price
+    if price is None or price <= 0:
+        return
+    high_water = rules.high_water(previous=position.high_water_price, price=price)
+    stop = rules.trailing_stop_price(
+        high_water_price=high_water, trailing_stop_pct=settings.trailing_stop_pct
+    )
+    if rules.trailing_stop_hit(
+        price=price, high_water_price=high_water, trailing_stop_pct=settings.trailing_stop_pct
+    ):
+        result.exited.append(symbol)
+        result.why[symbol] = (
+            f"trailing_stop: price {decimal_text(price)} <= {decimal_text(stop.quantize(price))} "
+            f"({decimal_text(settings.trailing_stop_pct)} % under the high {decimal_text(high_water)})"
+        )
+        return
+    if (
+        not result.adds_blocked
+        and position.last_add_price is not None
+        and rules.pyramid_due(
+            price=price,
+            last_add_price=position.last_add_price,
+            pyramid_step_pct=settings.pyramid_step_pct,
+            adds_made=position.adds_made,
+            max_adds=settings.pyramid_max_adds,
+        )
+    ):
+        result.added.append(symbol)
+        result.why[symbol] = (
+            f"pyramid_step: price {decimal_text(price)} >= {decimal_text(settings.pyramid_step_pct)} % over "
+            f"the last leg {decimal_text(position.last_add_price)} (add {position.adds_made + 1} of "
+            f"{settings.pyramid_max_adds})"
+        )
 
 
 def _gone_release(
