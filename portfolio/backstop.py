@@ -80,6 +80,12 @@ def backstop_set(
                 details={**details, "code": error.code, "message": error.message},
                 now=now,
             )
+            alert_send(
+                f"PM {symbol}: the exchange's trailing stop could not be set ({type(error).__name__}, "
+                f"retCode {error.code}). PM's own trailing stop runs while the workers do; "
+                "tried again every minute.",
+                kind="order_refused",
+            )
         return False
     if changed:
         journal_write(

@@ -128,3 +128,17 @@ def test_with_the_workers_stopped_the_exchange_closes_it_and_the_next_pass_relea
     assert ("exit", "XRPUSDT", "taken", "exchange_trailing_stop") in journal()
     assert not [o for o in sim_orders(sim) if o["orderLinkId"].startswith("pm-exit")]  # PM sent nothing
     assert portfolio_trail_step(gateway=gateway, now=NOW + timedelta(minutes=31)).status == "idle"
+
+
+def test_a_refused_trailing_stop_is_journaled_and_set_by_the_next_pass(sim, gateway, pm):
+    allow("XRPUSDT")
+    set_prices(sim, XRPUSDT="2.7500")
+    sim.fault("/v5/position/trading-stop", mode="error", retCode=10001, count=1)
+
+    assert portfolio_scan_step(gateway=gateway, now=NOW).entered == ["XRPUSDT"]  # the entry stands
+    assert sim_positions(sim)["XRPUSDT"]["trailingStop"] == "0"
+    assert ("backstop", "XRPUSDT", "failed", "BadRequest") in journal()
+
+    assert trail(sim, gateway, 1).backstop_set == ["XRPUSDT"]
+    assert sim_positions(sim)["XRPUSDT"]["trailingStop"] == "0.1651"  # from the high-water mark 2.7503
+    assert journal(action="backstop")[-1] == ("backstop", "XRPUSDT", "taken", "missing")
