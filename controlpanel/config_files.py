@@ -10,7 +10,8 @@ Formats (documented in docs/config-files.md):
 
 An import validates every entry through the models' own validation and saves in
 one transaction: one bad entry, and nothing is saved; the error names the file,
-the entry and the field.
+the entry and the field. A symbol may not end up both an enabled coin and an enabled
+allowlist entry (``trading.claims``).
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ from decimal import Decimal, InvalidOperation
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from portfolio.models import AllowlistEntry, PortfolioSettings
+from portfolio.models import AllowlistEntry, PortfolioSettings, allowlist_claim
 from risk.models import RiskSettings
+from trading.claims import claims_deferred, coin_claim
 from trading.models import Coin
 from trading.validators import normalise_symbol
 
@@ -270,13 +272,33 @@ def config_import(
     """
     report = ImportReport()
     with transaction.atomic():
-        if coins is not None:
-            _import_coins(coins, report, replace=replace, demo=demo)
-        if settings is not None:
-            _import_settings(settings, report)
-        if allowlist is not None:
-            _import_allowlist(allowlist, report, replace=replace)
+        # One symbol, one strategy is checked once every file is written (trading.claims), so
+        # one import may move a symbol from the coins to the allowlist or back.
+        with claims_deferred():
+            if coins is not None:
+                _import_coins(coins, report, replace=replace, demo=demo)
+            if settings is not None:
+                _import_settings(settings, report)
+            if allowlist is not None:
+                _import_allowlist(allowlist, report, replace=replace)
+        _check_one_strategy_per_symbol(allowlist_given=allowlist is not None)
     return report
+
+
+def _check_one_strategy_per_symbol(*, allowlist_given: bool) -> None:
+    """Refuse the import (all of it) if a symbol ends up an enabled coin and an enabled allowlist entry."""
+    coins = set(Coin.objects.filter(enabled=True).values_list("symbol", flat=True))
+    listed = set(AllowlistEntry.objects.filter(enabled=True).values_list("symbol", flat=True))
+    both = sorted(coins & listed)
+    if not both:
+        return
+    symbol = both[0]
+    if allowlist_given:
+        where, message = f"allowlist_updated.json ({symbol})", coin_claim(symbol)
+    else:
+        where, message = f"coins.json ({symbol})", allowlist_claim(symbol)
+    also = f" Also both a coin and on the allowlist: {', '.join(both[1:])}." if len(both) > 1 else ""
+    raise ConfigFileError(f"{where}: symbol: {message}{also}")
 
 
 def _json_number(value: Decimal | None):

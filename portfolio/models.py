@@ -10,6 +10,7 @@ from django.db import models
 from django.utils import timezone
 
 from core.models import SingletonModel
+from trading.claims import coin_claim
 from trading.models import POSITIVE, instrument_errors
 from trading.validators import validate_linear_usdt_symbol
 
@@ -85,8 +86,23 @@ class AllowlistEntry(models.Model):
     def clean(self):
         if self.symbol:
             errors = {k: v for k, v in instrument_errors(self.symbol).items() if k == "symbol"}
+            if not errors and self.enabled:
+                # One symbol, one strategy (trading.claims): not also an enabled liquidation coin.
+                claim = coin_claim(self.symbol)
+                if claim:
+                    errors["symbol"] = claim
             if errors:
                 raise ValidationError(errors)
+
+
+def allowlist_claim(symbol: str) -> str | None:
+    """The portfolio's claim on a symbol (``trading.claims``): an enabled allowlist entry."""
+    if not AllowlistEntry.objects.filter(symbol=symbol, enabled=True).exists():
+        return None
+    return (
+        f"{symbol} is an enabled entry of the portfolio allowlist. A symbol is traded by one "
+        "strategy only: disable or remove the allowlist entry first, or keep this coin disabled."
+    )
 
 
 class PortfolioState(SingletonModel):
@@ -94,6 +110,11 @@ class PortfolioState(SingletonModel):
 
     last_scan_at = models.DateTimeField(null=True, blank=True)
     last_scan_key = models.CharField(max_length=20, blank=True, help_text="The scan's minute, UTC.")
+    allowlist_seen = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="The enabled allowlist at the last scan: the next one journals changes.",
+    )
 
     class Meta:
         verbose_name = "portfolio state"

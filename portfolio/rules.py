@@ -22,6 +22,11 @@ The strategy, longs only:
 * **Trailing stop.** Exit the whole position when the price is at or below
   ``high_water x (1 - trailing_stop_pct / 100)``, the high-water mark being the
   highest price seen since entry (the new price included).
+* **The exchange's trailing stop** (the backstop while the workers are down): Bybit's own
+  trailing stop on the position, a price distance of ``reference x trailing_stop_pct x
+  EXCHANGE_TRAIL_FACTOR / 100`` rounded up to the tick, the reference being the high-water
+  mark (the fill price at entry). A fixed distance is a smaller % as the price rises, so it
+  is set again once it is no longer within ``EXCHANGE_TRAIL_BAND`` of PM's own %.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_DOWN, Decimal
 
-from trading.rules.rounding import LotSizeRules, check_order_size, qty_for_notional
+from trading.rules.rounding import UP, LotSizeRules, check_order_size, qty_for_notional, round_price
 
 HUNDRED = Decimal("100")
 ONE = Decimal("1")
@@ -41,6 +46,13 @@ USDT_CENT = Decimal("0.0001")  # legs are cut down to 4 decimals of USDT, like t
 # legs are sized at price x (1 + this), so the fill stays within the leg's USDT.
 SLIPPAGE_ALLOWANCE = Decimal("0.002")
 
+# Bybit's trailing stop on a PM position trails a fifth wider than PM's own, so the two do not
+# race: PM's minute check exits first, the exchange's only when no worker looks (a 5 % trail
+# has a 6 % backstop). It is set again when its distance, as a % of the high-water mark, has
+# left 1.1-1.3 x PM's %, i.e. after about a 9 % rise.
+EXCHANGE_TRAIL_FACTOR = Decimal("1.2")
+EXCHANGE_TRAIL_BAND = (Decimal("1.1"), Decimal("1.3"))
+
 # The kline interval PM reads (Bybit's "60" = one hour).
 KLINE_INTERVAL = "60"
 
@@ -49,6 +61,9 @@ NO_HISTORY = "no_history"
 BELOW_MIN_MOMENTUM = "below_min_momentum"
 NO_FREE_SLOT = "no_free_slot"
 BUDGET_EXHAUSTED = "budget_exhausted"
+# An enabled allowlist symbol that is also an enabled liquidation coin (a database from before
+# the models refused it): the engine's, never PM's (trading.claims).
+LIQUIDATION_COIN = "liquidation_coin"
 
 
 def momentum_pct(*, closes: Sequence[Decimal], lookback: int) -> Decimal | None:
@@ -189,3 +204,24 @@ def time_bucket(now: datetime) -> str:
     if now.tzinfo is None:
         raise ValueError("naive datetime: pass an aware UTC time")
     return now.astimezone(UTC).strftime("%Y%m%dT%H%M")
+
+
+def exchange_trail_distance(
+    *, reference_price: Decimal, trailing_stop_pct: Decimal, tick_size: Decimal
+) -> Decimal:
+    """Bybit ``trailingStop`` for a PM long: ``reference x pct x EXCHANGE_TRAIL_FACTOR / 100``,
+    rounded UP to the tick (never tighter than meant)."""
+    distance = reference_price * trailing_stop_pct * EXCHANGE_TRAIL_FACTOR / HUNDRED
+    return max(round_price(distance, tick_size, direction=UP), tick_size)
+
+
+def exchange_trail_due(
+    *, distance: Decimal | None, high_water_price: Decimal, trailing_stop_pct: Decimal
+) -> bool:
+    """Whether the exchange's trailing stop must be set (again): there is none, or its distance
+    as a % of the high-water mark has left ``EXCHANGE_TRAIL_BAND`` x PM's own %."""
+    if not distance or high_water_price <= 0:
+        return True
+    low, high = EXCHANGE_TRAIL_BAND
+    pct = distance / high_water_price * HUNDRED
+    return not trailing_stop_pct * low <= pct <= trailing_stop_pct * high

@@ -15,6 +15,8 @@ from django.db import IntegrityError, transaction
 from core.models import TradingState
 from core.panic_lock import trading_switches
 from portfolio import rules
+from portfolio.allowlist_journal import allowlist_changes, allowlist_changes_journal
+from portfolio.backstop import backstop_set
 from portfolio.book import (
     book_committed,
     book_lock,
@@ -27,6 +29,7 @@ from portfolio.book import (
 from portfolio.common import (
     ENTRY,
     FAILED,
+    FILLED,
     OPENING,
     ORDER_JOURNAL,
     SKIPPED,
@@ -45,6 +48,7 @@ from portfolio.models import (
 )
 from trading.bybit import BybitGateway, OrderAck, Ticker
 from trading.errors import GatewayError, RetryableError, UnknownInstrument
+from trading.models import Coin
 from trading.order_flow import OrderStatus, order_send
 from trading.rules import Side
 from trading.rules.order_link_id import order_link_id
@@ -70,6 +74,10 @@ class ScanResult:
     skipped: dict[str, str] = field(default_factory=dict)
     failed: list[str] = field(default_factory=list)
     settled: list[str] = field(default_factory=list)
+    entries: dict[str, dict] = field(default_factory=dict)  # symbol -> the entry's figures
+    allowlist_added: list[str] = field(default_factory=list)
+    allowlist_removed: list[str] = field(default_factory=list)
+    dry_run: bool = False  # decided only: ``entered`` are the entries a scan would send
 
     @property
     def found_work(self) -> bool:
@@ -84,37 +92,51 @@ class ScanResult:
             "skipped": dict(self.skipped),
             "failed": list(self.failed),
             "settled": list(self.settled),
+            "allowlist_added": list(self.allowlist_added),
+            "allowlist_removed": list(self.allowlist_removed),
+            "dry_run": self.dry_run,
         }
 
 
-def portfolio_scan_step(*, gateway: BybitGateway, now: datetime) -> ScanResult:
+def portfolio_scan_step(
+    *, gateway: BybitGateway, now: datetime, force: bool = False, dry_run: bool = False
+) -> ScanResult:
     """Scan the allowlist and enter the top-momentum symbols, if a scan is due.
 
     Does nothing while PM is disabled. A scan is due ``scan_interval_minutes`` after the
     last one started; the worker that wins a conditional UPDATE of
     ``PortfolioState.last_scan_at`` runs it. While trading is not allowed a due scan is
     journaled as skipped and nothing is entered. The allowlist is read fresh each scan,
-    so admin edits apply at the next scan.
+    so admin edits apply at the next scan; each scan journals what changed in it since the
+    previous one (``allowlist``, ``allowlist_changed``).
+
+    ``force`` scans now whether due or not (``manage.py portfolio_scan``: same lock, same
+    claim, same journal). ``dry_run`` decides and reports without sending an order or
+    writing anything (no claim, no journal, no settling), also while PM is disabled.
 
     A ``RetryableError`` while reading the market (before any order) gives the claim
     back and is raised, so the task's retry scans again.
     """
     settings = PortfolioSettings.load()
-    if not settings.enabled:
+    if not settings.enabled and not dry_run:
         return ScanResult(status="disabled")
     interval = settings.scan_interval_minutes
-    if not rules.scan_due(
-        last_scan_at=PortfolioState.load().last_scan_at, now=now, interval_minutes=interval
-    ):
+
+    def due(last_scan_at: datetime | None) -> bool:
+        return force or rules.scan_due(last_scan_at=last_scan_at, now=now, interval_minutes=interval)
+
+    if not due(PortfolioState.load().last_scan_at):
         return ScanResult(status="not_due")
     with book_lock() as held:
         if not held:
             logger.info("pm_scan_busy")
             return ScanResult(status="busy")
         state = PortfolioState.load()
-        if not rules.scan_due(last_scan_at=state.last_scan_at, now=now, interval_minutes=interval):
+        if not due(state.last_scan_at):
             return ScanResult(status="not_due")
         key = rules.time_bucket(now)
+        if dry_run:
+            return _scan_dry_run(gateway=gateway, settings=settings, state=state, key=key, now=now)
         claimed = PortfolioState.objects.filter(
             pk=state.pk, last_scan_at=state.last_scan_at, last_scan_key=state.last_scan_key
         ).update(last_scan_at=now, last_scan_key=key)
@@ -122,6 +144,7 @@ def portfolio_scan_step(*, gateway: BybitGateway, now: datetime) -> ScanResult:
             return ScanResult(status="not_due")  # another worker claimed it between our read and write
         result = ScanResult(status="scanned", scan_key=key)
         try:
+            allowlist_changes_journal(state=state, key=key, now=now, result=result)
             result.settled = book_settle(gateway=gateway, now=now)
             pm_symbols_sync()
             trading = trading_switches()  # with a panic lock held in Redis (core.panic_lock)
@@ -145,6 +168,18 @@ def portfolio_scan_step(*, gateway: BybitGateway, now: datetime) -> ScanResult:
     return result
 
 
+def _scan_dry_run(
+    *, gateway: BybitGateway, settings: PortfolioSettings, state: PortfolioState, key: str, now: datetime
+) -> ScanResult:
+    result = ScanResult(status="scanned", scan_key=key, dry_run=True)
+    result.allowlist_added, result.allowlist_removed = allowlist_changes(state)
+    if not trading_switches().may_trade(now):
+        result.status = "trading_not_allowed"
+        return result
+    _scan_run(gateway=gateway, settings=settings, key=key, now=now, result=result)
+    return result
+
+
 def _trading_details(trading: TradingState, now: datetime) -> dict:
     return {
         "panic_locked": trading.panic_locked,
@@ -163,10 +198,14 @@ def _scan_run(
     # Read everything first: a read failure then costs no half-done scan.
     # A symbol with a position PM did not open is not PM's to trade: it takes no slot.
     foreign = {position.symbol for position in gateway.positions()} - held
+    coins = set(Coin.objects.filter(enabled=True, symbol__in=allowlist).values_list("symbol", flat=True))
     momenta: dict[str, Decimal | None] = {}
     instruments = {}
     for symbol in allowlist:
         if symbol in held:
+            continue
+        if symbol in coins:
+            result.skipped[symbol] = rules.LIQUIDATION_COIN
             continue
         if symbol in foreign:
             result.skipped[symbol] = "position_not_ours"
@@ -238,19 +277,27 @@ def _scan_run(
         if size.reason is not None:
             result.skipped[symbol] = size.reason
             continue
+        details = {
+            **base,
+            "price": decimal_text(price),
+            "qty": decimal_text(size.qty),
+            "notional_usdt": decimal_text(size.notional),
+        }
+        result.entries[symbol] = details
+        if result.dry_run:
+            result.entered.append(symbol)
+            committed += size.notional
+            free_slots -= 1
+            continue
         outcome = _entry_open(
             gateway=gateway,
+            settings=settings,
             symbol=symbol,
             qty=size.qty,
             price=price,
             momentum=momentum,
             key=key,
-            details={
-                **base,
-                "price": decimal_text(price),
-                "qty": decimal_text(size.qty),
-                "notional_usdt": decimal_text(size.notional),
-            },
+            details=details,
             now=now,
         )
         if outcome == TAKEN:
@@ -262,6 +309,8 @@ def _scan_run(
         committed = book_committed()
         free_slots = settings.max_positions - PortfolioPosition.objects.active().count()
 
+    if result.dry_run:
+        return  # decided, not journaled
     for symbol, reason in sorted(result.skipped.items()):
         details = {"momentum_pct": result.momenta.get(symbol), "scan_key": key}
         if reason == rules.BELOW_MIN_MOMENTUM:
@@ -293,6 +342,7 @@ def _scan_run(
 def _entry_open(
     *,
     gateway: BybitGateway,
+    settings: PortfolioSettings,
     symbol: str,
     qty: Decimal,
     price: Decimal,
@@ -362,4 +412,15 @@ def _entry_open(
     ):
         return FAILED
     logger.info("pm_entered symbol=%s qty=%s price=%s order_link_id=%s", symbol, qty, price, link_id)
+    order.refresh_from_db()
+    if order.status == FILLED:
+        # Protected on the exchange from the fill on; a pending entry gets it in the trail step.
+        backstop_set(
+            gateway=gateway,
+            position=order.position,
+            reference_price=order.fill_price,
+            settings=settings,
+            reason="entry",
+            now=now,
+        )
     return TAKEN

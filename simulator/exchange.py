@@ -7,7 +7,8 @@ Order fills happen inside the call (market orders, marketable limits) or inside
 `on_price` (resting limits, TP/SL and conditional triggers).
 
 `Exchange` is one object made of parts by job: order requests (orders.py), matching
-and fills (matching.py), TP/SL and conditional orders (tpsl.py) and reads (queries.py).
+and fills (matching.py), TP/SL and conditional orders (tpsl.py), trailing stops (trailing.py)
+and reads (queries.py).
 This module keeps the state they share, account settings and the outbox.
 """
 
@@ -23,9 +24,10 @@ from .orders import OrderRequests
 from .queries import Queries
 from .state import HEDGE, ONE_WAY, Account, Order, Position, VenueConfig
 from .tpsl import TakeProfitStopLoss
+from .trailing import TrailingStops
 
 
-class Exchange(OrderRequests, Matching, TakeProfitStopLoss, Queries):
+class Exchange(OrderRequests, Matching, TakeProfitStopLoss, TrailingStops, Queries):
     """One account on the venue: its state, settings and outbox; the parts above do the rest."""
 
     def __init__(self, instruments: dict[str, Instrument], market: Market, config: VenueConfig) -> None:

@@ -18,6 +18,7 @@ from .state import (
     LIMIT,
     MARKET,
     PARTIALLY_FILLED,
+    TRAILING_STOP,
     UNTRIGGERED,
     ClosedPnl,
     Execution,
@@ -230,6 +231,8 @@ class Matching:
             if order.order_id not in orders:
                 continue  # closed by an earlier fill in this pass (a TP/SL sibling)
             if order.status == UNTRIGGERED:
+                if order.stop_order_type == TRAILING_STOP and not self._trail_follow(order, last):
+                    continue  # waits for its activePrice
                 if rules.trigger_hit(order.trigger_direction, order.trigger_price, last):
                     self._trigger(order, now_ms)
             elif order.order_type == LIMIT and rules.resting_order_fills(order.side, order.price, last):

@@ -305,7 +305,7 @@ def position_row(exchange: Exchange, position: Position) -> dict:
         "tpslMode": "Full",
         "takeProfit": _price(position.take_profit, inst),
         "stopLoss": _price(position.stop_loss, inst),
-        "trailingStop": "0",
+        "trailingStop": _price(position.trailing_stop, inst),
         "unrealisedPnl": money(upl),
         "curRealisedPnl": money(position.cur_realised),
         "cumRealisedPnl": money(position.cum_realised),

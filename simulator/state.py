@@ -26,6 +26,7 @@ TIME_IN_FORCE = ("GTC", "IOC", "FOK", "PostOnly")
 TRIGGER_BY = ("LastPrice", "MarkPrice", "IndexPrice")
 TAKE_PROFIT = "TakeProfit"
 STOP_LOSS = "StopLoss"
+TRAILING_STOP = "TrailingStop"
 MAX_ACTIVE_ORDERS = 500
 ONE_WAY = 0
 HEDGE = 3
@@ -78,6 +79,11 @@ class Order:
     reject_code: int | None = None
     # Full-mode TP/SL orders follow the position's size, so their qty shows "0".
     follows_position: bool = False
+    # A trailing stop (trailing.py): its price distance, the activePrice it waits for, and
+    # whether it trails yet (without an activePrice: from the start).
+    trail_distance: Decimal = ZERO
+    trail_active_price: Decimal = ZERO
+    trail_armed: bool = False
 
     @property
     def leaves_qty(self) -> Decimal:
@@ -112,6 +118,10 @@ class Position:
     seq: int = 0
     tp_order: Order | None = None
     sl_order: Order | None = None
+    # The trailing stop (trailing.py): its distance ("trailingStop"), activePrice and order.
+    trailing_stop: Decimal = ZERO
+    active_price: Decimal = ZERO
+    ts_order: Order | None = None
 
     @property
     def side(self) -> str:

@@ -83,6 +83,7 @@ class TakeProfitStopLoss:
                 self._close_order(order, DEACTIVATED, now_ms, cancel_type="CancelByTpSlTsClear")
         position.tp_order = position.sl_order = None
         position.take_profit = position.stop_loss = ZERO
+        self._clear_trailing_stop(position, now_ms, cancel_type="CancelByTpSlTsClear")
 
     def trading_stop(self, request: dict) -> None:
         p.linear_category(request)
@@ -104,14 +105,19 @@ class TakeProfitStopLoss:
                 )
         for name in ("tpTriggerBy", "slTriggerBy"):
             p.choice(request, name, TRIGGER_BY)
+        trailing_stop = p.decimal(request, "trailingStop")
+        active_price = p.decimal(request, "activePrice")
         position = self.position(inst.symbol, idx)
         if position.size == 0:
             raise SimError(PARAMS_ERROR, "can not set tp/sl/ts for zero position")
-        if take_profit is None and stop_loss is None:
-            raise error(TPSL_NOT_MODIFIED)
-        if (take_profit is None or take_profit == position.take_profit) and (
-            stop_loss is None or stop_loss == position.stop_loss
-        ):
+        # A request without trailingStop leaves the trailing stop as it is (and one without
+        # takeProfit/stopLoss leaves those), as on Bybit.
+        trailing_changes = self._trading_stop_trailing(position, trailing_stop, active_price, inst.tick_size)
+        tpsl_changes = not (
+            (take_profit is None or take_profit == position.take_profit)
+            and (stop_loss is None or stop_loss == position.stop_loss)
+        )
+        if not (tpsl_changes or trailing_changes):
             raise error(TPSL_NOT_MODIFIED)
         problem = rules.tp_sl_validation_error(
             position.side, self.market.last(inst.symbol), take_profit or None, stop_loss or None
@@ -119,7 +125,10 @@ class TakeProfitStopLoss:
         if problem:
             raise SimError(PARAMS_ERROR, problem)
         now = wall_ms()
-        self._set_tp_sl(position, take_profit, stop_loss, now)
+        if tpsl_changes:
+            self._set_tp_sl(position, take_profit, stop_loss, now)
+        if trailing_changes:
+            self._set_trailing_stop(position, trailing_stop, active_price, now)
         self._emit_position(inst.symbol, idx)
 
     # -- triggers --------------------------------------------------------------------

@@ -188,7 +188,7 @@ def test_the_command_reports_bad_json_and_missing_files(tmp_path):
 @pytest.mark.django_db
 def test_the_demo_configuration_loads_only_into_an_empty_database():
     call_command("load_demo_config")
-    assert Coin.objects.count() == 10
+    assert Coin.objects.count() == 7
     Coin.objects.filter(symbol="BTCUSDT").update(leverage=3)
     call_command("load_demo_config")
     assert Coin.objects.get(symbol="BTCUSDT").leverage == 3

@@ -13,6 +13,7 @@ from django.core.management import call_command
 from django.forms.models import model_to_dict
 
 from controlpanel.launcher import demo_coins_notice
+from portfolio.models import AllowlistEntry
 from trading.models import Coin, Decision
 
 pytestmark = pytest.mark.django_db
@@ -24,11 +25,10 @@ DEMO_SYMBOLS = {
     "XRPUSDT",
     "DOGEUSDT",
     "ADAUSDT",
-    "BNBUSDT",
-    "LINKUSDT",
-    "AVAXUSDT",
     "LTCUSDT",
 }
+# The demo's allowlist (the portfolio strategy's, off by default): never a demo coin.
+DEMO_ALLOWLIST = {"BNBUSDT", "LINKUSDT", "AVAXUSDT"}
 
 
 def enabled() -> set[str]:
@@ -42,8 +42,9 @@ def demo() -> set[str]:
 def test_the_demo_coins_are_marked_and_trade_in_sim(django_capture_on_commit_callbacks):
     call_command("load_demo_config")
     assert demo() == DEMO_SYMBOLS and enabled() == DEMO_SYMBOLS
+    assert set(AllowlistEntry.objects.filter(enabled=True).values_list("symbol", flat=True)) == DEMO_ALLOWLIST
     notice = demo_coins_notice(exchange_mode="sim", web_port="8000")
-    assert "10 coins marked demo" in notice and "outside sim they start disabled" in notice
+    assert "7 coins marked demo" in notice and "outside sim they start disabled" in notice
     assert enabled() == DEMO_SYMBOLS
 
 
@@ -72,7 +73,7 @@ def test_outside_sim_the_demo_coins_start_disabled_until_the_owner_enables_them(
     with django_capture_on_commit_callbacks(execute=True):
         notice = demo_coins_notice(exchange_mode="live", web_port="8123")
     assert enabled() == {"SUIUSDT"} and demo() == DEMO_SYMBOLS
-    assert "Demo coins disabled (EXCHANGE_MODE=live): ADAUSDT, AVAXUSDT, BNBUSDT" in notice
+    assert "Demo coins disabled (EXCHANGE_MODE=live): ADAUSDT, BTCUSDT, DOGEUSDT" in notice
     assert "http://127.0.0.1:8123/admin/trading/coin/" in notice and "import_config --coins" in notice
     journal = Decision.objects.get(reason_code="demo_coins_outside_sim")
     assert journal.details == {"mode": "live", "symbols": sorted(DEMO_SYMBOLS)}
@@ -96,12 +97,12 @@ def test_outside_sim_the_demo_coins_start_disabled_until_the_owner_enables_them(
             [
                 {"symbol": symbol, "leverage": 5, "take_profit_percent": 1, "stop_loss_percent": 2}
                 | {"long_vwap_offset": 1, "short_vwap_offset": 1, "lick_value": 5000, "order_size_usdt": 5}
-                for symbol in ("BTC", "ETH", "SOL", "XRP", "DOGE", "ADA", "BNB", "LINK")
+                for symbol in ("BTC", "ETH", "SOL", "XRP", "DOGE", "ADA", "TRX", "DOT")
             ]
         )
     )
     call_command("import_config", coins=coins_file, replace=True)
-    assert demo() == set() and not Coin.objects.filter(symbol__in=["AVAXUSDT", "LTCUSDT", "SUIUSDT"]).exists()
+    assert demo() == set() and not Coin.objects.filter(symbol__in=["LTCUSDT", "SUIUSDT"]).exists()
 
     # The next start outside sim leaves the owner's coins alone and says nothing.
     assert demo_coins_notice(exchange_mode="live", web_port="8123") == ""
@@ -112,8 +113,8 @@ def test_outside_sim_the_demo_coins_start_disabled_until_the_owner_enables_them(
         "XRPUSDT",
         "DOGEUSDT",
         "ADAUSDT",
-        "BNBUSDT",
-        "LINKUSDT",
+        "TRXUSDT",
+        "DOTUSDT",
     }
 
 

@@ -243,7 +243,7 @@ def launched(tmp_path_factory):
             os.killpg(launcher.pid, signal.SIGKILL)
             output, _ = launcher.communicate()
     assert not (tree / "var" / "redis-url.json").exists(), "the record goes with the launcher"
-    assert "Demo coins disabled" not in output and "10 coins marked demo trade in the simulator" in output
+    assert "Demo coins disabled" not in output and "7 coins marked demo trade in the simulator" in output
 
 
 def assert_clean(result: subprocess.CompletedProcess, what: str) -> None:

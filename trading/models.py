@@ -11,6 +11,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 
+from trading.claims import symbol_claims
 from trading.validators import validate_linear_usdt_symbol
 
 POSITIVE = MinValueValidator(Decimal("0.000001"))
@@ -151,6 +152,10 @@ class Coin(models.Model):
         if self.symbol:
             for field, message in instrument_errors(self.symbol, self.leverage).items():
                 errors.setdefault(field, []).append(message)
+        if self.symbol and self.enabled:
+            # One symbol, one strategy (trading.claims): e.g. not also on the portfolio's allowlist.
+            for message in symbol_claims(self.symbol):
+                errors.setdefault("symbol", []).append(message)
         if errors:
             raise ValidationError(errors)
 

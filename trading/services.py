@@ -180,7 +180,7 @@ def _config_publish() -> None:
 def demo_coins_disable(*, mode: str) -> list[str]:
     """Outside sim, switch off the demo configuration's coins; return every demo coin left.
 
-    `make run` loads a demo configuration for the simulator (10 coins, 10 USDT margin at
+    `make run` loads a demo configuration for the simulator (7 coins, 10 USDT margin at
     10x); it must not trade a real account because the owner changed EXCHANGE_MODE. A
     demo coin stays off until the owner enables it (admin, API) or imports their own.
     """

@@ -275,6 +275,28 @@ def test_trading_stop_sets_full_tp_sl_and_treats_not_modified_as_done(gateway):
     assert gateway.positions()[0].stop_loss == D("96000.00")
 
 
+def test_a_trailing_stop_is_set_by_price_distance_and_survives_a_tp_sl_call(gateway, sim):
+    open_long(gateway)
+    assert gateway.set_trading_stop(symbol="BTCUSDT", position_side=Side.BUY, trailing_stop=D("1500.00"))
+    (position,) = gateway.positions()
+    assert position.trailing_stop == D("1500.00")
+    # 34040 with the position already showing it: done, not an error.
+    assert (
+        gateway.set_trading_stop(symbol="BTCUSDT", position_side=Side.BUY, trailing_stop=D("1500.00"))
+        is False
+    )
+    assert gateway.set_trading_stop(symbol="BTCUSDT", position_side=Side.BUY, stop_loss=D("90000.00"))
+    (position,) = gateway.positions()
+    assert (position.stop_loss, position.trailing_stop) == (D("90000.00"), D("1500.00"))
+    assert gateway.set_trading_stop(
+        symbol="BTCUSDT", position_side=Side.BUY, trailing_stop=D("500.00"), active_price=D("99000.00")
+    )
+    (position,) = gateway.positions()
+    assert position.trailing_stop == D("500.00")
+    with pytest.raises(ValueError):
+        gateway.set_trading_stop(symbol="BTCUSDT", position_side=Side.BUY, active_price=D("99000.00"))
+
+
 def test_trading_stop_on_a_flat_symbol_is_a_bad_request(gateway):
     with pytest.raises(BadRequest):
         gateway.set_trading_stop(symbol="BTCUSDT", position_side=Side.BUY, stop_loss=D("95000.00"))

@@ -24,7 +24,8 @@ def test_an_entry_a_refused_exit_and_the_exit_are_each_alerted(sim, gateway, pm,
     assert portfolio_scan_step(gateway=gateway, now=NOW).entered == ["XRPUSDT"]
 
     sim.fault("/v5/order/create", mode="error", retCode=10001, count=1)
-    set_prices(sim, XRPUSDT="2.5000")  # 5 % under the high-water mark: the trailing stop
+    # 5 % under the high-water mark: PM's trailing stop (the exchange's, 6 %, is at 2.5849)
+    set_prices(sim, XRPUSDT="2.6000")
     assert portfolio_trail_step(gateway=gateway, now=NOW + timedelta(minutes=1)).failed == ["XRPUSDT"]
     assert portfolio_trail_step(gateway=gateway, now=NOW + timedelta(minutes=2)).exited == ["XRPUSDT"]
 
@@ -33,4 +34,4 @@ def test_an_entry_a_refused_exit_and_the_exit_are_each_alerted(sim, gateway, pm,
     assert refused.startswith("Order refused by Bybit: exit XRPUSDT: ") and refused.endswith(
         "(retCode 10001)."
     )
-    assert exit_.startswith("PM exit XRPUSDT: sold 54 @ 2.4") and exit_.endswith("(trailing_stop).")
+    assert exit_.startswith("PM exit XRPUSDT: sold 54 @ 2.5997") and exit_.endswith("(trailing_stop).")

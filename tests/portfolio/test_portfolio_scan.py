@@ -9,7 +9,7 @@ import pytest
 
 from core import keys
 from core.models import TradingState
-from portfolio.models import PortfolioOrder, PortfolioPosition, PortfolioState
+from portfolio.models import AllowlistEntry, PortfolioOrder, PortfolioPosition, PortfolioState
 from portfolio.scan import portfolio_scan_step
 from tests.support.portfolio import NOW, allow
 from tests.support.sim import set_prices, sim_orders, sim_positions
@@ -124,7 +124,25 @@ def test_nothing_is_entered_while_trading_is_not_allowed(sim, gateway, ranked_ma
     assert result.status == "trading_not_allowed" and result.entered == []
     assert sim_orders(sim) == [] and sim_positions(sim) == {}
     assert pm_set(redis_db) == set() and not PortfolioPosition.objects.exists()
-    assert journal() == [("scan", "", "skipped", "trading_not_allowed")]
+    assert journal(action="scan") == [("scan", "", "skipped", "trading_not_allowed")]
+    # The allowlist's changes are journaled by every scan, entering or not.
+    assert journal(action="allowlist") == [("allowlist", "", "taken", "allowlist_changed")]
+
+
+def test_each_scan_journals_the_allowlist_changes_since_the_previous_one(sim, gateway, ranked_market):
+    assert portfolio_scan_step(gateway=gateway, now=NOW).status == "scanned"
+    AllowlistEntry.objects.filter(symbol="ADAUSDT").update(enabled=False)
+    AllowlistEntry.objects.filter(symbol="LINKUSDT").delete()
+    allow("LTCUSDT")
+    assert portfolio_scan_step(gateway=gateway, now=NOW + timedelta(hours=1)).allowlist_added == ["LTCUSDT"]
+    assert portfolio_scan_step(gateway=gateway, now=NOW + timedelta(hours=2)).allowlist_removed == []
+
+    rows = Decision.objects.filter(strategy="pm", action="allowlist").order_by("id")
+    assert [(row.details["added"], row.details["removed"]) for row in rows] == [
+        (["ADAUSDT", "DOGEUSDT", "LINKUSDT", "XRPUSDT"], []),
+        (["LTCUSDT"], ["ADAUSDT", "LINKUSDT"]),
+    ]
+    assert rows[1].details["allowlist"] == ["DOGEUSDT", "LTCUSDT", "XRPUSDT"]
 
 
 def test_a_lapsed_daily_disable_does_not_block(sim, gateway, ranked_market):

@@ -139,7 +139,8 @@ def test_exits_run_while_trading_is_locked_but_adds_do_not(sim, gateway, pm, xrp
 
     step = trail(sim, gateway, 1, XRPUSDT="2.9000")
     assert step.added == [] and step.adds_blocked == "trading_not_allowed"
-    assert trail(sim, gateway, 2, XRPUSDT="2.7000").exited == ["XRPUSDT"]  # 2.9 x 0.95 = 2.755
+    # 2.9 x 0.95 = 2.755; the exchange's trailing stop is at 2.9 - 0.1651 = 2.7349
+    assert trail(sim, gateway, 2, XRPUSDT="2.7400").exited == ["XRPUSDT"]
 
     assert [(o["side"], o["qty"]) for o in sim_orders(sim)] == [("Buy", "18"), ("Sell", "18")]
     assert sim_positions(sim) == {} and pm_set(redis_db) == set()
@@ -149,7 +150,7 @@ def test_adds_stop_while_pm_is_disabled_but_the_stop_still_protects(sim, gateway
     pm.enabled = False
     pm.save()
     assert trail(sim, gateway, 1, XRPUSDT="2.9000").adds_blocked == "disabled"
-    assert trail(sim, gateway, 2, XRPUSDT="2.7000").exited == ["XRPUSDT"]
+    assert trail(sim, gateway, 2, XRPUSDT="2.7400").exited == ["XRPUSDT"]
 
 
 def test_positions_pm_did_not_open_are_left_alone(sim, gateway, pm, xrp_held, redis_db):
@@ -169,8 +170,14 @@ def test_positions_pm_did_not_open_are_left_alone(sim, gateway, pm, xrp_held, re
         reference_price=Decimal("2.75"),
     )
 
+    # The exchange's trailing stop would sell the hand's 10 XRP too: the next pass removes it.
+    assert sim_positions(sim)["XRPUSDT"]["trailingStop"] == "0.1651"
+    assert trail(sim, gateway, 1).backstop_set == ["XRPUSDT"]
+    assert sim_positions(sim)["XRPUSDT"]["trailingStop"] == "0"
+    assert ("backstop", "XRPUSDT", "taken", "removed_position_shared") in journal()
+
     set_prices(sim, DOGEUSDT="0.10000")  # a crash on the foreign position: not PM's business
-    result = trail(sim, gateway, 1, XRPUSDT="2.5000")  # 2.7503 x 0.95 = 2.6128: PM's stop
+    result = trail(sim, gateway, 2, XRPUSDT="2.5000")  # 2.7503 x 0.95 = 2.6128: PM's stop
 
     assert result.exited == ["XRPUSDT"]
     rows = sim_positions(sim)
@@ -248,7 +255,7 @@ def test_the_pm_set_is_rebuilt_from_the_book(sim, gateway, pm, xrp_held, redis_d
 def test_a_refused_exit_is_retried_next_minute_under_a_new_id(sim, gateway, pm, xrp_held, redis_db):
     sim.fault("/v5/order/create", mode="error", retCode=10001, count=1)
 
-    first = trail(sim, gateway, 1, XRPUSDT="2.5000")
+    first = trail(sim, gateway, 1, XRPUSDT="2.6000")  # PM's stop, above the exchange's 2.5849
     assert first.failed == ["XRPUSDT"] and first.exited == []
     assert PortfolioPosition.objects.get().status == "closing"
     assert pm_set(redis_db) == {"XRPUSDT"}  # still PM's until the exit is verified
@@ -271,7 +278,7 @@ def test_a_step_backs_off_while_the_other_holds_the_book(sim, gateway, pm, xrp_h
     held = redis_db.lock(keys.PM_BOOK_LOCK, timeout=5)
     assert held.acquire(blocking=False)
     try:
-        assert trail(sim, gateway, 1, XRPUSDT="2.5000").status == "busy"
+        assert trail(sim, gateway, 1, XRPUSDT="2.6000").status == "busy"
         assert PortfolioState.objects.update(last_scan_at=None) == 1
         assert portfolio_scan_step(gateway=gateway, now=minute(1)).status == "busy"
     finally:

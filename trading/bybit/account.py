@@ -70,17 +70,27 @@ class AccountCalls(BybitHttp):
         position_side: Side,
         take_profit: Decimal | None = None,
         stop_loss: Decimal | None = None,
+        trailing_stop: Decimal | None = None,
+        active_price: Decimal | None = None,
         trigger_by: str = "LastPrice",
     ) -> bool:
-        """Attach TP/SL to the whole position (``tpslMode=Full``: Bybit keeps their size = the position's).
+        """Attach TP/SL and/or a trailing stop to the whole position (``tpslMode=Full``: Bybit keeps
+        their size = the position's and cancels them when it closes).
 
-        Prices must be multiples of ``tickSize`` (round with
-        ``round_take_profit``/``round_stop_loss``); ``Decimal("0")`` removes
-        one. Returns False when nothing changed: 34040 with the position
-        already showing these values. 34040 otherwise is a ``BadRequest``.
+        ``trailing_stop`` is a price distance (not a %): Bybit trails the best last price by it
+        and closes the position at market when the price falls back that far (rises, for a
+        short). ``active_price`` holds the trail back until the last price reaches it; without
+        one it trails from the last price at once. A call leaves alone what it does not name
+        (a TP/SL call keeps the trailing stop, and the other way round).
+
+        Prices and the distance must be multiples of ``tickSize``; ``Decimal("0")`` removes
+        one. Returns False when nothing changed: 34040 with the position already showing
+        these values. 34040 otherwise is a ``BadRequest``.
         """
-        if take_profit is None and stop_loss is None:
-            raise ValueError("set_trading_stop needs take_profit or stop_loss")
+        if take_profit is None and stop_loss is None and trailing_stop is None:
+            raise ValueError("set_trading_stop needs take_profit, stop_loss or trailing_stop")
+        if active_price is not None and trailing_stop is None:
+            raise ValueError("active_price belongs to a trailing_stop")
         params: dict[str, Any] = {
             "category": CATEGORY,
             "symbol": symbol,
@@ -93,20 +103,34 @@ class AccountCalls(BybitHttp):
         if stop_loss is not None:
             params["stopLoss"] = plain(stop_loss)
             params["slTriggerBy"] = trigger_by
+        if trailing_stop is not None:
+            params["trailingStop"] = plain(trailing_stop)
+        if active_price is not None:
+            params["activePrice"] = plain(active_price)
         try:
             self._request("set_trading_stop", params)
         except GatewayError as error:
             if error.code != _TRADING_STOP_UNCHANGED:
                 raise
             if self._position_shows(
-                symbol=symbol, side=position_side, take_profit=take_profit, stop_loss=stop_loss
+                symbol=symbol,
+                side=position_side,
+                take_profit=take_profit,
+                stop_loss=stop_loss,
+                trailing_stop=trailing_stop,
             ):
                 return False
             raise BadRequest(error.code, error.message) from None
         return True
 
     def _position_shows(
-        self, *, symbol: str, side: Side, take_profit: Decimal | None, stop_loss: Decimal | None
+        self,
+        *,
+        symbol: str,
+        side: Side,
+        take_profit: Decimal | None,
+        stop_loss: Decimal | None,
+        trailing_stop: Decimal | None = None,
     ) -> bool:
         for position in self.positions(symbol=symbol):
             if position.side is not side:
@@ -114,7 +138,8 @@ class AccountCalls(BybitHttp):
             # A "0" we sent means "none", which the parser also reports as None.
             tp_ok = take_profit is None or (position.take_profit or Decimal(0)) == take_profit
             sl_ok = stop_loss is None or (position.stop_loss or Decimal(0)) == stop_loss
-            return tp_ok and sl_ok
+            ts_ok = trailing_stop is None or (position.trailing_stop or Decimal(0)) == trailing_stop
+            return tp_ok and sl_ok and ts_ok
         return False
 
     def executions(

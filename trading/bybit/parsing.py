@@ -122,6 +122,7 @@ def parse_position(row: Mapping[str, Any]) -> Position | None:
         status=row.get("positionStatus") or "",
         created_at=datetime_from_ms(row.get("createdTime")),
         updated_at=datetime_from_ms(row.get("updatedTime")),
+        trailing_stop=_price_or_none(row.get("trailingStop")),
     )
 
 

@@ -163,6 +163,8 @@ class Position:
     status: str
     created_at: datetime | None
     updated_at: datetime | None
+    # Bybit's trailing stop on the position, a price distance; None when none is set ("0").
+    trailing_stop: Decimal | None = None
 
     @property
     def is_long(self) -> bool:
