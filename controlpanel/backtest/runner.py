@@ -196,6 +196,8 @@ class Backtest:
         self._disabled_until_ms: int | None = None
         self._day: DayRecord | None = None
         self._day_end_ms = 0
+        self._pending_candles: dict = {}
+        self._candle_ms: dict[str, int] = {}
         self._wallet_moved = False
         self._close_reason = ""
         self._liquidation: dict = {}
@@ -242,27 +244,46 @@ class Backtest:
         market = self.market
         market.record_trade(symbol, point.price, point.size, point.side, now)
         self.result.price_steps += 1
-        self.exchange.on_price(symbol, now)
+        held = symbol in self._open_trades
+        if held:
+            self.exchange.on_price(symbol, now)
+            self._snapshot = None  # the IM % moved
+            self._new_executions(now)
         view = self.state.get(symbol)
         if view is not None:
             book = market.symbols[symbol]
-            current = book.candles[-1]
+            candle = book.candles[-1]
+            pending = self._pending_candles.get(symbol)
+            if pending is not None and pending is not candle:
+                # A new minute: the VWAP gets the old one's final state first, as the
+                # kline stream's last update of that minute.
+                self._apply_candle(view, pending, self._candle_ms[symbol])
+            self._pending_candles[symbol] = candle
+            self._candle_ms[symbol] = now
             view.apply_price(book.last, now)
-            view.apply_candle(
-                Candle(
-                    current.start,
-                    current.open,
-                    current.high,
-                    current.low,
-                    current.close,
-                    current.volume,
-                    current.turnover,
-                    False,
-                ),
-                now,
-            )
-        self._new_executions(now)
-        self._daily_control(now)
+            view.last_candle_ms = now
+        self._daily_control(now, held)
+
+    def _apply_candle(self, view, candle, at_ms: int) -> None:
+        """The simulator's current candle into the engine's VWAP, as one kline update.
+
+        Only the latest state of a minute matters to the VWAP (each update replaces the
+        open candle), so updates are applied when a decision needs them or the minute
+        ends: the same VWAP as applying every one, for a fraction of the arithmetic.
+        """
+        view.apply_candle(
+            Candle(
+                candle.start,
+                candle.open,
+                candle.high,
+                candle.low,
+                candle.close,
+                candle.volume,
+                candle.turnover,
+                False,
+            ),
+            at_ms,
+        )
 
     def _liquidation_event(self, liquidation: Liquidation, now: int) -> None:
         self.result.liquidations += 1
@@ -272,6 +293,9 @@ class Backtest:
             self.result.skips["malformed"] += 1
             return
         symbol = event.symbol
+        pending = self._pending_candles.pop(symbol, None)
+        if pending is not None:
+            self._apply_candle(self.state.get(symbol), pending, self._candle_ms[symbol])
         decision = decide(
             event,
             coin=self.coins.get(symbol),
@@ -411,7 +435,7 @@ class Backtest:
         except SimError as refusal:
             self.result.skips[f"tpsl_refused_{refusal.code}"] += 1
 
-    def _daily_control(self, now: int) -> None:
+    def _daily_control(self, now: int, held: bool) -> None:
         """``risk.daily``'s pass: the day's baseline, then the target and the stop."""
         day = self._day
         if day is None or now >= self._day_end_ms:
@@ -425,8 +449,8 @@ class Backtest:
             )
             self.result.days.append(day)
             return
-        # Equity moves only with open positions or a fill (a TP/SL close can reach the target).
-        if day.outcome != DayOutcome.OPEN.value or not (self._open_trades or self._wallet_moved):
+        # Equity moves only with the price of a position held or a fill (a TP/SL close can reach the target).
+        if day.outcome != DayOutcome.OPEN.value or not (held or self._wallet_moved):
             return
         self._wallet_moved = False
         equity = self._equity()
@@ -455,8 +479,8 @@ class Backtest:
 
     def _account(self, now: int) -> AccountSnapshot:
         snapshot = self._snapshot
-        # With positions open the IM % moves with the price: read it afresh.
-        if snapshot is None or self._open_trades:
+        # Rebuilt after a fill, an entry, the daily lock, or a held symbol's price step.
+        if snapshot is None:
             im_pct = self.exchange.totals().im_rate * HUNDRED if self._open_trades else ZERO
             snapshot = self._snapshot = AccountSnapshot(
                 equity_usdt=self.risk.equity_usdt,
