@@ -50,6 +50,11 @@ from trading.rules.decision import AccountSnapshot, CoinRule, Entry, decide
 from trading.rules.vwap import Candle, MarketState
 
 DAY_MS = 86_400_000
+# The replay's price path steps at 0, 20, 40 and 59 s of each minute, where a venue's
+# ticker pushes every 100 ms: between steps the replayed price is the market's, so it is
+# stale only when a whole minute passed without one (decide's 10 s would call every
+# liquidation more than 10 s after a step stale, which the live engine never sees).
+REPLAY_MAX_PRICE_AGE_MS = 61_000
 MINUTE_MS = 60_000
 ZERO = Decimal(0)
 HUNDRED = Decimal(100)
@@ -172,11 +177,14 @@ class Backtest:
         from_ms: int | None = None,
         to_ms: int | None = None,
         venue: VenueConfig | None = None,
+        tpsl_upkeep: bool = True,
     ) -> None:
         self.data = data
         self.raw_lines = {id(liq): line for liq, line in zip(data.liquidations, lines, strict=True)}
         self.coins = coins
         self.risk = risk
+        # False: positions keep the TP/SL sent with the entry, as without a running worker.
+        self.tpsl_upkeep = tpsl_upkeep
         self.from_ms = from_ms
         self.to_ms = to_ms
         config = venue or VenueConfig()
@@ -303,6 +311,7 @@ class Backtest:
             account=self._account(now),
             instrument=self.instruments.get(symbol),
             now_ms=now,
+            max_price_age_ms=REPLAY_MAX_PRICE_AGE_MS,
         )
         if not decision.taken:
             self.result.skips[decision.reason.value] += 1
@@ -355,7 +364,8 @@ class Backtest:
         order["fill_price"] = str(placed.avg_price)
         self.result.orders.append(order)
         self._new_executions(now)
-        self._tpsl_upkeep(entry.symbol, now)
+        if self.tpsl_upkeep:
+            self._tpsl_upkeep(entry.symbol, now)
 
     def _close(self, symbol: str, reason: str, now: int) -> None:
         position = self.exchange.position(symbol, 0)
@@ -575,6 +585,7 @@ def backtest_directory(
     from_ms: int | None = None,
     to_ms: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    tpsl_upkeep: bool = True,
 ) -> BacktestResult:
     """Load a replay directory (``simulator.replay`` layout) and run it once."""
     from simulator.replay import load
@@ -588,5 +599,6 @@ def backtest_directory(
         equity=equity,
         from_ms=from_ms,
         to_ms=to_ms,
+        tpsl_upkeep=tpsl_upkeep,
     )
     return backtest.run(progress)
