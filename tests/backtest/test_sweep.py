@@ -27,7 +27,10 @@ DEMO_COINS = REPO / "controlpanel" / "demo" / "coins.json"
             },
         ),
         # The old coins.json names, as the issue writes them.
-        ("long_vwap_offset=0.5,lick_value=100:300:100", {"long_offset_pct": ["0.5"], "min_liquidation_usdt": ["100", "200", "300"]}),
+        (
+            "long_vwap_offset=0.5,lick_value=100:300:100",
+            {"long_offset_pct": ["0.5"], "min_liquidation_usdt": ["100", "200", "300"]},
+        ),
         ("leverage=5,10", {"leverage": ["5", "10"]}),
     ],
 )  # fmt: skip
