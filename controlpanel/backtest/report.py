@@ -50,6 +50,11 @@ def _trade_row(trade: Trade) -> dict:
     }
 
 
+def _rate(wins: int, trades: int) -> str:
+    """Percent, one decimal; "0" without trades."""
+    return str((Decimal(wins * 100) / trades).quantize(Decimal("0.1"))) if trades else "0"
+
+
 def max_drawdown(curve: list[tuple[int, Decimal]]) -> tuple[Decimal, list[Decimal]]:
     """The largest fall from a running peak (USDT), and the drawdown at each point."""
     peak = None
@@ -66,13 +71,16 @@ def max_drawdown(curve: list[tuple[int, Decimal]]) -> tuple[Decimal, list[Decima
 def summary(result: BacktestResult) -> dict:
     """The JSON summary: totals, per coin, per day, each trade, the skips and the curves."""
     per_coin: dict[str, dict] = defaultdict(
-        lambda: {"trades": 0, "wins": 0, "pnl": ZERO, "fees": ZERO, "net": ZERO}
+        lambda: {"trades": 0, "closed": 0, "wins": 0, "pnl": ZERO, "fees": ZERO, "net": ZERO}
     )
     reasons: dict[str, int] = defaultdict(int)
     for trade in result.trades:
         row = per_coin[trade.symbol]
         row["trades"] += 1
-        row["wins"] += trade.net > 0
+        # Win rates count closed trades: an open one's PnL is not settled.
+        closed = trade.reason != "open"
+        row["closed"] += closed
+        row["wins"] += closed and trade.net > 0
         row["pnl"] += trade.pnl
         row["fees"] += trade.fees
         row["net"] += trade.net
@@ -80,8 +88,9 @@ def summary(result: BacktestResult) -> dict:
     coins = {
         symbol: {
             "trades": row["trades"],
+            "closed": row["closed"],
             "wins": row["wins"],
-            "win_rate_pct": str((Decimal(row["wins"] * 100) / row["trades"]).quantize(Decimal("0.1"))),
+            "win_rate_pct": _rate(row["wins"], row["closed"]),
             "pnl": _money(row["pnl"]),
             "fees": _money(row["fees"]),
             "net": _money(row["net"]),
@@ -90,7 +99,8 @@ def summary(result: BacktestResult) -> dict:
     }
     worst, drawdowns = max_drawdown(result.equity_curve)
     net = result.end_equity - result.start_equity
-    wins = sum(1 for trade in result.trades if trade.net > 0)
+    closed = [trade for trade in result.trades if trade.reason != "open"]
+    wins = sum(1 for trade in closed if trade.net > 0)
     return {
         "from": _iso(result.from_ms),
         "to": _iso(result.to_ms),
@@ -105,9 +115,8 @@ def summary(result: BacktestResult) -> dict:
         "orders": len(result.orders),
         "trades": len(result.trades),
         "wins": wins,
-        "win_rate_pct": str((Decimal(wins * 100) / len(result.trades)).quantize(Decimal("0.1")))
-        if result.trades
-        else "0",
+        "closed_trades": len(closed),
+        "win_rate_pct": _rate(wins, len(closed)),
         "exit_reasons": dict(sorted(reasons.items())),
         "skip_reasons": dict(sorted(result.skips.items())),
         "coins": coins,
