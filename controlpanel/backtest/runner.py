@@ -40,6 +40,7 @@ from risk.rules import DayOutcome, daily_pnl, day_outcome, tpsl_crossed, tpsl_ne
 from simulator.errors import SimError
 from simulator.exchange import Exchange
 from simulator.market import Market, MarketClock
+from simulator.numbers import round_to_step
 from simulator.replay import Liquidation, PricePoint, ReplayData
 from simulator.state import STOP_LOSS, TAKE_PROFIT, VenueConfig
 from trading.events import MalformedMessage
@@ -137,6 +138,21 @@ class BacktestResult:
     days: list[DayRecord] = field(default_factory=list)
 
 
+class _MinuteCandle:
+    """The current minute of one symbol, built from the replay's steps as the venue builds
+    its 1-minute candle (``simulator.market``): first step's price opens, volume and
+    turnover (size x price) add up."""
+
+    __slots__ = ("start", "open", "high", "low", "close", "volume", "turnover", "at_ms")
+
+    def __init__(self, start: int, price: Decimal, size: Decimal, turnover: Decimal) -> None:
+        self.start = start
+        self.open = self.high = self.low = self.close = price
+        self.volume = size
+        self.turnover = turnover
+        self.at_ms = start
+
+
 def trading_instrument(inst) -> Instrument:
     """The simulator's instrument as ``instruments-info`` shows it to the engine."""
     return Instrument(
@@ -204,8 +220,8 @@ class Backtest:
         self._disabled_until_ms: int | None = None
         self._day: DayRecord | None = None
         self._day_end_ms = 0
-        self._pending_candles: dict = {}
-        self._candle_ms: dict[str, int] = {}
+        self._candles: dict[str, _MinuteCandle] = {}
+        self._venue_behind: dict[str, PricePoint] = {}
         self._wallet_moved = False
         self._close_reason = ""
         self._liquidation: dict = {}
@@ -248,36 +264,56 @@ class Backtest:
         return self.result
 
     def _price(self, point: PricePoint, now: int) -> None:
+        """One step of the replay's price path.
+
+        The venue's market takes the steps of the symbols we hold, which fire TP/SL and
+        move the IM %; a symbol we do not hold only needs its last price at our next
+        order there, so its latest step waits in ``_venue_behind`` (the simulator's trade
+        tape, a uuid per trade, was most of a backtest's time). The engine's view gets
+        every step: the price, and the minute's candle as the kline stream sends it.
+        """
         symbol = point.symbol
-        market = self.market
-        market.record_trade(symbol, point.price, point.size, point.side, now)
         self.result.price_steps += 1
         held = symbol in self._open_trades
         if held:
+            self.market.record_trade(symbol, point.price, point.size, point.side, now)
             self.exchange.on_price(symbol, now)
             self._snapshot = None  # the IM % moved
             self._new_executions(now)
+        else:
+            self._venue_behind[symbol] = point
         view = self.state.get(symbol)
         if view is not None:
-            book = market.symbols[symbol]
-            candle = book.candles[-1]
-            pending = self._pending_candles.get(symbol)
-            if pending is not None and pending is not candle:
-                # A new minute: the VWAP gets the old one's final state first, as the
-                # kline stream's last update of that minute.
-                self._apply_candle(view, pending, self._candle_ms[symbol])
-            self._pending_candles[symbol] = candle
-            self._candle_ms[symbol] = now
-            view.apply_price(book.last, now)
+            price = round_to_step(point.price, self.instruments[symbol].tick_size)
+            turnover = point.size * price
+            minute = now - now % MINUTE_MS
+            candle = self._candles.get(symbol)
+            if candle is None or candle.start != minute:
+                if candle is not None:
+                    # A new minute: the VWAP takes the old one's final state first, as
+                    # the kline stream's last update of that minute.
+                    self._apply_candle(view, candle)
+                candle = self._candles[symbol] = _MinuteCandle(minute, price, point.size, turnover)
+            else:
+                if price > candle.high:
+                    candle.high = price
+                elif price < candle.low:
+                    candle.low = price
+                candle.close = price
+                candle.volume += point.size
+                candle.turnover += turnover
+            candle.at_ms = now
+            view.apply_price(price, now)
             view.last_candle_ms = now
         self._daily_control(now, held)
 
-    def _apply_candle(self, view, candle, at_ms: int) -> None:
-        """The simulator's current candle into the engine's VWAP, as one kline update.
+    @staticmethod
+    def _apply_candle(view, candle: _MinuteCandle) -> None:
+        """The minute so far into the engine's VWAP, as one kline update.
 
         Only the latest state of a minute matters to the VWAP (each update replaces the
-        open candle), so updates are applied when a decision needs them or the minute
-        ends: the same VWAP as applying every one, for a fraction of the arithmetic.
+        open candle), so it is applied when a decision needs it and when the minute ends:
+        the same VWAP as applying every update, for a fraction of the arithmetic.
         """
         view.apply_candle(
             Candle(
@@ -290,8 +326,14 @@ class Backtest:
                 candle.turnover,
                 False,
             ),
-            at_ms,
+            candle.at_ms,
         )
+
+    def _venue_catch_up(self, symbol: str) -> None:
+        """The venue's last price for ``symbol`` to the latest step, before an order there."""
+        point = self._venue_behind.pop(symbol, None)
+        if point is not None:
+            self.market.record_trade(symbol, point.price, point.size, point.side, point.time_ms)
 
     def _liquidation_event(self, liquidation: Liquidation, now: int) -> None:
         self.result.liquidations += 1
@@ -301,9 +343,9 @@ class Backtest:
             self.result.skips["malformed"] += 1
             return
         symbol = event.symbol
-        pending = self._pending_candles.pop(symbol, None)
-        if pending is not None:
-            self._apply_candle(self.state.get(symbol), pending, self._candle_ms[symbol])
+        candle = self._candles.get(symbol)
+        if candle is not None:
+            self._apply_candle(self.state.get(symbol), candle)
         decision = decide(
             event,
             coin=self.coins.get(symbol),
@@ -354,6 +396,7 @@ class Backtest:
             "notional": str(event.notional),
         }
         self._entry = entry
+        self._venue_catch_up(entry.symbol)
         try:
             placed = self.exchange.place_order(request, received_ns=0, now_ms=now)
         except SimError as refusal:
