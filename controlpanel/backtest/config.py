@@ -14,7 +14,7 @@ from pathlib import Path
 
 from django.db import transaction
 
-from controlpanel.backtest.runner import RiskConfig
+from controlpanel.backtest.records import RiskConfig
 from controlpanel.config_files import COIN_FIELDS, config_import
 from risk.models import RiskSettings
 from trading.models import Coin

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
-from controlpanel.backtest.runner import BacktestResult, Trade
+from controlpanel.backtest.records import BacktestResult, Trade
 
 CHART_JS = Path(__file__).resolve().parent.parent / "static" / "vendor" / "chartjs" / "chart.umd.min.js"
 CENTS = Decimal("0.0001")

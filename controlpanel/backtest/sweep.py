@@ -21,8 +21,9 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from controlpanel.backtest.config import coins_document, field_name, with_values
+from controlpanel.backtest.records import RiskConfig
 from controlpanel.backtest.report import max_drawdown, report_write, summary
-from controlpanel.backtest.runner import Backtest, RiskConfig, liquidation_lines
+from controlpanel.backtest.runner import Backtest, liquidation_lines
 from trading.rules.decision import CoinRule
 
 HUNDRED = Decimal(100)
