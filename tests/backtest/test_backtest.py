@@ -91,3 +91,30 @@ def test_a_time_window_trades_only_inside_it(demo):
     assert 0 < result.liquidations < 2186
     assert all(from_ms <= order["time_ms"] <= to_ms for order in result.orders)
     assert result.equity_curve[0][0] >= from_ms
+
+
+def test_without_coins_it_trades_the_databases_coins_and_changes_nothing(tmp_path):
+    from trading.models import Coin
+
+    call_command("import_config", coins=DEMO_COINS)
+    Coin.objects.exclude(symbol="LINKUSDT").delete()
+    out = tmp_path / "report.html"
+    call_command("backtest", data=SAMPLE, out=out, no_progress=True)
+    figures = json.loads(out.with_suffix(".json").read_text())
+    assert set(figures["coins"]) == {"LINKUSDT"}
+    assert figures["skip_reasons"]["not_configured"] > 1000
+    assert list(Coin.objects.values_list("symbol", flat=True)) == ["LINKUSDT"]
+
+
+def test_settings_json_sets_the_risk_levels_through_manage_py(tmp_path):
+    from manage import import_config_arguments
+
+    argv = ["manage.py", "backtest", "--data", "x", "--settings", "s.json"]
+    assert import_config_arguments(argv)[-2:] == ["--settings-file", "s.json"]
+    settings_file = tmp_path / "settings.json"
+    settings_file.write_text(json.dumps({"risk_management": {"daily_stop_pct": 0.001}}))
+    out = tmp_path / "report.html"
+    call_command(
+        "backtest", data=SAMPLE, coins=DEMO_COINS, settings_file=settings_file, out=out, no_progress=True
+    )
+    assert json.loads(out.with_suffix(".json").read_text())["limit_days"] == ["2025-01-27"]
