@@ -227,7 +227,8 @@ class Backtest:
             candle.at_ms = now
             view.apply_price(price, now)
             view.last_candle_ms = now
-        self._daily_control(now, held)
+        if held or self._wallet_moved or now >= self._day_end_ms:
+            self._daily_control(now, held)
 
     @staticmethod
     def _apply_candle(view, candle: _MinuteCandle) -> None:
