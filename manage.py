@@ -15,7 +15,8 @@ def main():
 def import_config_arguments(argv):
     """`import_config --settings settings.json` is the documented form, but Django reads any
     --settings as its settings module; hand it to the command as --settings-file instead."""
-    if len(argv) < 2 or argv[1] != "import_config":
+    # backtest takes the same --settings settings.json.
+    if len(argv) < 2 or argv[1] not in ("import_config", "backtest"):
         return argv
     return [
         "--settings-file" + arg[len("--settings") :]

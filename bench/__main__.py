@@ -14,6 +14,9 @@
   200 resting orders to a verified-flat account through `panic_trigger`, at the default
   rate tier, a high tier, and the high tier with 25 ms added to every simulator answer
   (bench/panic_bench.py; the median of --panic-runs runs).
+- backtest_events_per_s: liquidations per second through `manage.py backtest`'s whole run
+  (load, VWAP, decide, the simulator's fills, the risk rules), one core, over --data with
+  the demo coins (bench/backtest_bench.py; the fastest of five runs).
 
 The engine runs exactly as `run_engine` does (EngineRunner: real gateway over pybit,
 real feeds, real Redis), on a throwaway SQLite database.
@@ -301,7 +304,10 @@ def main() -> int:
     parser.add_argument("--no-save", action="store_true", help="print only; don't write latest.json")
     parser.add_argument("--panic-runs", type=int, default=3, help="runs of each panic scenario (the median)")
     parser.add_argument(
-        "--only", choices=("all", "liquidation", "panic"), default="all", help="which benches (default all)"
+        "--only",
+        choices=("all", "liquidation", "panic", "backtest"),
+        default="all",
+        help="which benches (default all)",
     )
     args = parser.parse_args()
 
@@ -315,6 +321,9 @@ def main() -> int:
             run_liquidation_benches(args, results)
         if args.only in ("all", "panic"):
             run_panic_bench(args, results)
+        # -- backtest (controlpanel.backtest, issue 22) --
+        if args.only in ("all", "backtest"):
+            run_backtest_bench(args, results)
     results.update(
         {
             "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -345,6 +354,19 @@ def run_panic_bench(args, results: dict) -> None:
             f"rounds {detail['rounds']}  phases {detail['median_run_timings_ms']}",
             flush=True,
         )
+
+
+def run_backtest_bench(args, results: dict) -> None:
+    from bench.backtest_bench import bench_backtest
+
+    results.update(bench_backtest(args.data))
+    detail = results["backtest_detail"]
+    print(
+        f"backtest_events_per_s  {results['backtest_events_per_s']:>12,}   "
+        f"({detail['liquidations']:,} liquidations and {detail['price_steps']:,} price steps, "
+        f"runs {detail['runs_s']} s)",
+        flush=True,
+    )
 
 
 def run_liquidation_benches(args, results: dict) -> None:
