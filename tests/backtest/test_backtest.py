@@ -97,13 +97,13 @@ def test_without_coins_it_trades_the_databases_coins_and_changes_nothing(tmp_pat
     from trading.models import Coin
 
     call_command("import_config", coins=DEMO_COINS)
-    Coin.objects.exclude(symbol="LINKUSDT").delete()
+    Coin.objects.exclude(symbol="XRPUSDT").delete()
     out = tmp_path / "report.html"
     call_command("backtest", data=SAMPLE, out=out, no_progress=True)
     figures = json.loads(out.with_suffix(".json").read_text())
-    assert set(figures["coins"]) == {"LINKUSDT"}
+    assert set(figures["coins"]) == {"XRPUSDT"}
     assert figures["skip_reasons"]["not_configured"] > 1000
-    assert list(Coin.objects.values_list("symbol", flat=True)) == ["LINKUSDT"]
+    assert list(Coin.objects.values_list("symbol", flat=True)) == ["XRPUSDT"]
 
 
 def test_settings_json_sets_the_risk_levels_through_manage_py(tmp_path):

@@ -73,4 +73,4 @@ def test_a_sweep_ranks_by_net_pnl_within_the_drawdown_limit_and_writes_an_import
     point = rows[0]["point"]
     assert {str(c.long_offset_pct.normalize()) for c in Coin.objects.all()} == {point["long_offset_pct"]}
     assert {c.min_liquidation_usdt for c in Coin.objects.all()} == {Decimal(point["min_liquidation_usdt"])}
-    assert Coin.objects.count() == 10
+    assert Coin.objects.count() == len(json.loads(DEMO_COINS.read_text()))
