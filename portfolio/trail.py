@@ -188,17 +188,7 @@ def _trail_one(
             result=result,
         )
         return
-    if (
-        not result.adds_blocked
-        and position.last_add_price is not None
-        and rules.pyramid_due(
-            price=price,
-            last_add_price=position.last_add_price,
-            pyramid_step_pct=settings.pyramid_step_pct,
-            adds_made=position.adds_made,
-            max_adds=settings.pyramid_max_adds,
-        )
-    ):
+    if _add_due(position=position, price=price, settings=settings, result=result):
         add_send(gateway=gateway, position=position, price=price, settings=settings, now=now, result=result)
         position.refresh_from_db()
         if position.orders.filter(status=PENDING).exists():
@@ -215,6 +205,23 @@ def _trail_one(
         now=now,
     ):
         result.backstop_set.append(symbol)
+
+
+def _add_due(
+    *, position: PortfolioPosition, price: Decimal, settings: PortfolioSettings, result: TrailResult
+) -> bool:
+    """A pyramid add is due at ``price`` (and adds are not blocked this pass)."""
+    return (
+        not result.adds_blocked
+        and position.last_add_price is not None
+        and rules.pyramid_due(
+            price=price,
+            last_add_price=position.last_add_price,
+            pyramid_step_pct=settings.pyramid_step_pct,
+            adds_made=position.adds_made,
+            max_adds=settings.pyramid_max_adds,
+        )
+    )
 
 
 def _trail_decide(
@@ -251,17 +258,7 @@ def _trail_decide(
             f"({decimal_text(settings.trailing_stop_pct)} % under the high {decimal_text(high_water)})"
         )
         return
-    if (
-        not result.adds_blocked
-        and position.last_add_price is not None
-        and rules.pyramid_due(
-            price=price,
-            last_add_price=position.last_add_price,
-            pyramid_step_pct=settings.pyramid_step_pct,
-            adds_made=position.adds_made,
-            max_adds=settings.pyramid_max_adds,
-        )
-    ):
+    if _add_due(position=position, price=price, settings=settings, result=result):
         result.added.append(symbol)
         result.why[symbol] = (
             f"pyramid_step: price {decimal_text(price)} >= {decimal_text(settings.pyramid_step_pct)} % over "

@@ -26,6 +26,49 @@ from .state import (
 
 
 class TakeProfitStopLoss:
+    def _position_stop_add(
+        self,
+        position: Position,
+        *,
+        kind: str,
+        trigger_price: Decimal,
+        trigger_direction: int,
+        now_ms: int,
+        **trail,
+    ) -> Order:
+        """A position's conditional market close (Full mode: it follows the position's size), as
+        Bybit makes one for a TP, an SL or a trailing stop: kept, listed as open, and pushed."""
+        order = Order(
+            order_id=str(uuid.uuid4()),
+            order_link_id="",
+            symbol=position.symbol,
+            side=rules.opposite(position.side),
+            order_type=MARKET,
+            qty=ZERO,
+            price=ZERO,
+            time_in_force="IOC",
+            position_idx=position.position_idx,
+            reduce_only=True,
+            close_on_trigger=True,
+            created_ms=now_ms,
+            updated_ms=now_ms,
+            received_ns=0,
+            status=UNTRIGGERED,
+            stop_order_type=kind,
+            trigger_price=trigger_price,
+            trigger_direction=trigger_direction,
+            trigger_by="LastPrice",
+            tpsl_mode="Full",
+            create_type="CreateBy" + kind,
+            last_price_on_created=self.market.last(position.symbol),
+            follows_position=True,
+            **trail,
+        )
+        self.account.orders[order.order_id] = order
+        self._open(position.symbol)[order.order_id] = order
+        self._emit_order(order)
+        return order
+
     """`Exchange`'s TP/SL and triggers; the state and the other parts they use live on the same object."""
 
     def _set_tp_sl(
@@ -40,34 +83,13 @@ class TakeProfitStopLoss:
                 self._close_order(existing, DEACTIVATED, now_ms, cancel_type="CancelByUser")
             order = None
             if price != 0:
-                order = Order(
-                    order_id=str(uuid.uuid4()),
-                    order_link_id="",
-                    symbol=position.symbol,
-                    side=rules.opposite(position.side),
-                    order_type=MARKET,
-                    qty=ZERO,
-                    price=ZERO,
-                    time_in_force="IOC",
-                    position_idx=position.position_idx,
-                    reduce_only=True,
-                    close_on_trigger=True,
-                    created_ms=now_ms,
-                    updated_ms=now_ms,
-                    received_ns=0,
-                    status=UNTRIGGERED,
-                    stop_order_type=kind,
+                order = self._position_stop_add(
+                    position,
+                    kind=kind,
                     trigger_price=price,
                     trigger_direction=rules.tp_sl_direction(position.side, kind),
-                    trigger_by="LastPrice",
-                    tpsl_mode="Full",
-                    create_type="CreateBy" + kind,
-                    last_price_on_created=self.market.last(position.symbol),
-                    follows_position=True,
+                    now_ms=now_ms,
                 )
-                self.account.orders[order.order_id] = order
-                self._open(position.symbol)[order.order_id] = order
-                self._emit_order(order)
             if kind == TAKE_PROFIT:
                 position.take_profit = price
                 position.tp_order = order

@@ -14,13 +14,12 @@ from the last price (or the new ``activePrice``); an ``activePrice`` the price h
 passed is refused like a take-profit on the wrong side.
 """
 
-import uuid
 from decimal import Decimal
 
 from . import rules
 from .errors import PARAMS_ERROR, SimError
 from .numbers import ZERO, is_multiple
-from .state import DEACTIVATED, MARKET, TRAILING_STOP, UNTRIGGERED, Order, Position
+from .state import DEACTIVATED, TRAILING_STOP, UNTRIGGERED, Order, Position
 
 
 def trail_trigger(closing_side: str, best: Decimal, distance: Decimal) -> Decimal:
@@ -61,37 +60,16 @@ class TrailingStops:
             last = self.market.last(position.symbol)
             closing_side = rules.opposite(position.side)
             armed = not active_price
-            order = Order(
-                order_id=str(uuid.uuid4()),
-                order_link_id="",
-                symbol=position.symbol,
-                side=closing_side,
-                order_type=MARKET,
-                qty=ZERO,
-                price=ZERO,
-                time_in_force="IOC",
-                position_idx=position.position_idx,
-                reduce_only=True,
-                close_on_trigger=True,
-                created_ms=now_ms,
-                updated_ms=now_ms,
-                received_ns=0,
-                status=UNTRIGGERED,
-                stop_order_type=TRAILING_STOP,
+            order = self._position_stop_add(
+                position,
+                kind=TRAILING_STOP,
                 trigger_price=trail_trigger(closing_side, last if armed else active_price, distance),
                 trigger_direction=2 if closing_side == rules.SELL else 1,
-                trigger_by="LastPrice",
-                tpsl_mode="Full",
-                create_type="CreateByTrailingStop",
-                last_price_on_created=last,
-                follows_position=True,
+                now_ms=now_ms,
                 trail_distance=distance,
                 trail_active_price=active_price or ZERO,
                 trail_armed=armed,
             )
-            self.account.orders[order.order_id] = order
-            self._open(position.symbol)[order.order_id] = order
-            self._emit_order(order)
             position.ts_order = order
         position.updated_ms = now_ms
         position.seq = self._next_seq()
