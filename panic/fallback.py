@@ -39,7 +39,7 @@ from trading.bybit import BybitGateway, Position
 from trading.errors import BadRequest, GatewayError, OrderOutcomeUnknown
 from trading.models import Decision
 from trading.rules.order_link_id import order_link_id
-from trading.services import decision_record, events_publish, trading_state_payload, trading_state_publish
+from trading.services import decision_record, events_publish, panic_lock_set, trading_state_payload
 
 logger = logging.getLogger(__name__)
 
@@ -95,11 +95,7 @@ class FallbackResult:
 
 def _lock_in_database(*, reason: str, now: datetime) -> None:
     with transaction.atomic():
-        TradingState.load()
-        TradingState.objects.filter(pk=1, panic_locked=False).update(
-            panic_locked=True, panic_since=now, panic_reason=reason, updated_at=now
-        )
-        trading_state_publish(TradingState.objects.get(pk=1))
+        panic_lock_set(reason=reason, since=now, now=now)
 
 
 def _lock_in_redis(*, by: str, reason: str, now: datetime) -> None:
@@ -271,14 +267,7 @@ def panic_lock_reconcile() -> bool:
     since = fallback_lock_since(lock) or now
     reason = str(lock.get("reason") or "panic (lock held in Redis)")[:200]
     with transaction.atomic():
-        TradingState.load()
-        newly_locked = (
-            TradingState.objects.filter(pk=1, panic_locked=False).update(
-                panic_locked=True, panic_since=since, panic_reason=reason, updated_at=now
-            )
-            == 1
-        )
-        trading_state_publish(TradingState.objects.get(pk=1))
+        _, newly_locked = panic_lock_set(reason=reason, since=since, now=now)
         decision_record(
             strategy=Decision.Strategy.PANIC,
             action="lock",

@@ -44,7 +44,7 @@ from trading.bybit import BybitGateway
 from trading.errors import GatewayError
 from trading.flatten import FlattenReport, positions_flatten
 from trading.models import Decision
-from trading.services import decision_record, trading_state_publish
+from trading.services import decision_record, panic_lock_set, trading_state_publish
 
 logger = logging.getLogger(__name__)
 
@@ -229,17 +229,7 @@ def _lock_take(*, reason: str, now: datetime) -> tuple[TradingState, bool]:
     state = None
     try:
         with transaction.atomic():
-            TradingState.load()  # the row exists from here on
-            # A conditional UPDATE: only the trigger that finds the lock off sets panic_since.
-            newly_locked = (
-                TradingState.objects.filter(pk=1, panic_locked=False).update(
-                    panic_locked=True, panic_since=now, panic_reason=reason, updated_at=now
-                )
-                == 1
-            )
-            state = TradingState.objects.get(pk=1)
-            # Re-sent on a repeat trigger too: it costs nothing and heals a lost message.
-            trading_state_publish(state)
+            state, newly_locked = panic_lock_set(reason=reason, since=now, now=now)
     except redis.RedisError as error:
         # Raised by the on-commit publish, after the row was committed: the engine still
         # reads the row at start; the panic must go on.

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 
 from core.alerts import alert_send
-from trading.errors import AuthError, ExchangeUnreachable, GatewayError, OrderOutcomeUnknown
+from trading.errors import AuthError, ExchangeUnreachable, GatewayError, OrderOutcomeUnknown, is_key_refusal
 
 logger = logging.getLogger(__name__)
 
@@ -85,7 +85,7 @@ def engine_journal_alerts(rows) -> None:
                 alert_send(text, kind="entry")
                 continue
             code, message = details.get("error_code"), details.get("error") or row.reason_code
-            if code in (10003, 10004, 10005, 401):
+            if is_key_refusal(code):
                 alert_send(auth_error_text(code, message), kind="auth_error")
             elif isinstance(code, int) and code >= 10000 and code not in _NOT_REFUSALS:
                 text = order_refused_text(

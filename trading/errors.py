@@ -175,6 +175,11 @@ def error_for_ret_code(code: int, message: str, *, retry_at_ms: int | None = Non
     return GatewayError(code, message)
 
 
+def is_key_refusal(code: int | None) -> bool:
+    """A ``retCode`` (or HTTP 401) by which the venue refuses our API key itself."""
+    return code == 401 or _ERROR_BY_RET_CODE.get(code) is AuthError
+
+
 def error_for_http_status(status: int, *, retry_at_ms: int | None = None) -> GatewayError:
     """Our error for a non-200 HTTP answer."""
     if status == 403:

@@ -75,6 +75,22 @@ def _state_update(**changes) -> TradingState:
     return state
 
 
+def panic_lock_set(*, reason: str, since: datetime, now: datetime) -> tuple[TradingState, bool]:
+    """Set the panic lock unless it is on (a conditional UPDATE: the first panic's time and
+    reason stay), and publish the switches on commit. Call it inside a transaction.
+    Returns the row and whether this call set the lock."""
+    TradingState.load()  # the row exists from here on
+    newly_locked = (
+        TradingState.objects.filter(pk=1, panic_locked=False).update(
+            panic_locked=True, panic_since=since, panic_reason=reason, updated_at=now
+        )
+        == 1
+    )
+    state = TradingState.objects.get(pk=1)
+    trading_state_publish(state)  # re-sent on a repeat too: it costs nothing and heals a lost message
+    return state, newly_locked
+
+
 def trading_halt(*, by: str, reason: str = "") -> TradingState:
     """Stop every strategy until `trading_resume` (Telegram /kill, the API)."""
     now = timezone.now()

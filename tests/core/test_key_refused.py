@@ -157,3 +157,15 @@ def test_make_runs_start_prints_a_refused_key_and_nothing_when_the_exchange_answ
 
     exchange_ok_record()
     assert exchange_refusal_watch(since_ms=since, timeout_s=5, interval_s=0.05, out=io.StringIO()) == ""
+
+
+@pytest.mark.parametrize(
+    ("code", "refused"),
+    [(10003, True), (10004, True), (10005, True), (10007, True), (10010, True), (33004, True), (401, True)]
+    + [(10001, False), (10006, False), (110007, False), (None, False)],
+)
+def test_the_key_refusals_are_the_gateways_auth_errors(code, refused):
+    """One list (trading.errors): the engine's journal alerts name the same codes the gateway raises on."""
+    from trading.errors import is_key_refusal
+
+    assert is_key_refusal(code) is refused
