@@ -243,7 +243,8 @@ def engine_view(stats: dict | None) -> dict:
 
 
 def panic_receipt_view(receipt: dict | None) -> dict | None:
-    """The last panic's receipt as two lines of text (None: no panic yet)."""
+    """The last panic's receipt as text: a summary, the errors, each close and the timings
+    (None: no panic yet)."""
     if receipt is None:
         return None
     outcome = "FLAT, verified on the exchange" if receipt["flat"] else f"NOT FLAT ({receipt['status']})"
@@ -263,22 +264,13 @@ def panic_receipt_view(receipt: dict | None) -> dict | None:
         "flat": receipt["flat"],
         "summary": " · ".join(parts),
         "errors": "; ".join(receipt["errors"]),
-        **panic_receipt_detail(receipt),
-    }
-
-
-# -- the panic receipt's closes and timings (helper X) ---------------------------------------
-
-
-def panic_receipt_detail(receipt: dict) -> dict:
-    """The receipt's closes (one text each, as sent: largest exposure first) and phase timings."""
-    return {
+        # The closes (one text each, largest exposure first, as sent) and the phase timings.
         "closes": [close_text(close) for close in receipt.get("closes") or []],
         "timings": timings_text(receipt.get("timings_ms") or {}),
     }
 
 
-# -- latency and the engine's run (helper C) ------------------------------------------------
+# -- latency and the engine's run ------------------------------------------------
 
 LATENCY_LABELS = (
     ("event_age_ms", "event age", "ms"),

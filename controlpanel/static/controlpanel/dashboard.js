@@ -320,7 +320,7 @@
     renderPanicReceiptDetail(receipt);
   }
 
-  // The receipt's timings and closes (helper X).
+  // The receipt's timings and closes.
   function renderPanicReceiptDetail(receipt) {
     setText("panic-receipt-timings", receipt.timings || "");
     setHidden("panic-receipt-timings", !receipt.timings);
@@ -335,7 +335,7 @@
     }));
   }
 
-  // -- the engine's run and latency (helper C) ------------------------------------------
+  // -- the engine's run and latency ------------------------------------------
 
   // The engine's pushes carry raw figures; the server's rows carry latency_text too.
   function figureText(value, unit) {
