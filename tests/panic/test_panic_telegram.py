@@ -100,10 +100,29 @@ def test_close_confirm_typed_panics_and_a_second_confirmation_does_nothing(
 def _stop_the_panic_service(cursor) -> None:
     """The panic service's first step, its lock (reason "/close"), is refused by the database;
     the rest of the database works."""
+    if connection.vendor == "postgresql":
+        cursor.execute(
+            "CREATE FUNCTION panic_lock_broken() RETURNS trigger AS $$ BEGIN "
+            "RAISE EXCEPTION 'panic service broken' USING ERRCODE = 'integrity_constraint_violation'; "
+            "END $$ LANGUAGE plpgsql"
+        )
+        cursor.execute(
+            "CREATE TRIGGER panic_lock_broken BEFORE UPDATE ON trading_tradingstate FOR EACH ROW "
+            "WHEN (NEW.panic_reason = '/close') EXECUTE FUNCTION panic_lock_broken()"
+        )
+        return
     cursor.execute(
         "CREATE TRIGGER panic_lock_broken BEFORE UPDATE ON trading_tradingstate "
         "WHEN NEW.panic_reason = '/close' BEGIN SELECT RAISE(ABORT, 'panic service broken'); END"
     )
+
+
+def _restart_the_panic_service(cursor) -> None:
+    if connection.vendor == "postgresql":
+        cursor.execute("DROP TRIGGER panic_lock_broken ON trading_tradingstate")
+        cursor.execute("DROP FUNCTION panic_lock_broken()")
+        return
+    cursor.execute("DROP TRIGGER panic_lock_broken")
 
 
 def test_close_falls_back_to_direct_closes_when_the_panic_service_fails(running_bot, bot_api, sim, open_book):
@@ -118,7 +137,7 @@ def test_close_falls_back_to_direct_closes_when_the_panic_service_fails(running_
         [*_, reply] = bot_api.wait_sent(3, timeout_s=20)
     finally:
         with connection.cursor() as cursor:
-            cursor.execute("DROP TRIGGER panic_lock_broken")
+            _restart_the_panic_service(cursor)
 
     assert reply.chat_id == OWNER
     lines = reply.text.splitlines()
