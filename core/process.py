@@ -26,3 +26,15 @@ async def run_process(name: str, main: Callable[[asyncio.Event], Awaitable[None]
         stop.set()
         await heartbeat
         logger.info("process_stopped name=%s", name)
+
+
+def orm_call(function, *args, **kwargs):
+    """Run an ORM call from a worker thread (``asyncio.to_thread``) on a healthy connection:
+    a connection the database closed meanwhile is replaced, and none is left open after."""
+    from django.db import close_old_connections
+
+    close_old_connections()
+    try:
+        return function(*args, **kwargs)
+    finally:
+        close_old_connections()

@@ -8,6 +8,7 @@ base coin; prices are USDT per coin. Everything is ``Decimal``; times are aware 
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
@@ -298,3 +299,13 @@ def pnl_sums_total(by_day: dict[date, dict[str, PnlSum]], *, since: date) -> dic
                 pnl=total.pnl + part.pnl, fees=total.fees + part.fees, closes=total.closes + part.closes
             )
     return totals
+
+
+# -- the risk watch's equity estimate ------------------------------------------------
+
+
+def equity_estimate(*, base: Decimal, positions: Iterable[tuple[Decimal, Decimal, Decimal]]) -> Decimal:
+    """The account's equity at the current marks, as Bybit sums it: ``base`` (the wallet's
+    ``totalEquity`` less ``totalPerpUPL``) plus each position's unrealised PnL, ``signed size x
+    (mark - entry)`` for each ``(signed_size, entry_price, mark_price)`` (longs positive)."""
+    return base + sum((size * (mark - entry) for size, entry, mark in positions), ZERO)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 
 from django.db.models import Q
 
@@ -153,3 +155,33 @@ def realised_pnl(*, now: datetime, days: int = PNL_DAYS_DEFAULT) -> dict:
             for strategy, part in by_day[day].items()
         ],
     }
+
+
+@dataclass(frozen=True)
+class WatchedDay:
+    """What the risk watch compares its equity estimate with: today's row of one account."""
+
+    date: date
+    account: str
+    baseline: Decimal
+    open: bool
+    target_pct: Decimal
+    stop_pct: Decimal
+    im_warn_pct: Decimal
+
+
+def watched_day(*, account: str, today: date) -> WatchedDay | None:
+    """Today's row of ``account`` with the limits in force; None before the day's first pass."""
+    day = DailyPnL.objects.filter(date=today, account=account).first()
+    if day is None:
+        return None
+    risk = RiskSettings.load()
+    return WatchedDay(
+        date=today,
+        account=account,
+        baseline=day.baseline_equity,
+        open=day.outcome == DailyPnL.Outcome.OPEN,
+        target_pct=risk.daily_target_pct,
+        stop_pct=risk.daily_stop_pct,
+        im_warn_pct=risk.im_warn_pct,
+    )

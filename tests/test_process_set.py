@@ -21,7 +21,7 @@ def compose_services() -> dict:
 
 
 def test_the_procfile_has_the_designed_processes():
-    assert list(procfile()) == ["web", "engine", "worker", "beat", "telegram", "sim"]
+    assert list(procfile()) == ["web", "engine", "riskwatch", "worker", "beat", "telegram", "sim"]
 
 
 def test_every_process_is_a_compose_service_running_the_same_program():

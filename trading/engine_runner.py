@@ -23,9 +23,9 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import close_old_connections
 
 from core import keys
+from core.process import orm_call as _db
 from trading import feeds
 from trading.alerting import auth_error_text
 from trading.bybit import BybitGateway, ExchangeMode
@@ -92,15 +92,6 @@ def account_from_exchange(gateway: BybitGateway) -> AccountView:
         im_pct=wallet.im_pct,
         equity=wallet.total_equity,
     )
-
-
-def _db(function, *args, **kwargs):
-    """Run an ORM call from a worker thread on a healthy connection."""
-    close_old_connections()
-    try:
-        return function(*args, **kwargs)
-    finally:
-        close_old_connections()
 
 
 class EngineRunner:

@@ -18,7 +18,12 @@ Two halves:
 
 from trading.feeds.binance import BINANCE_LIQUIDATION_URL, BinanceLiquidationFeed
 from trading.feeds.binance_parsers import parse_binance_force_order
-from trading.feeds.bybit import BYBIT_PUBLIC_LINEAR_URL, BybitLiquidationFeed, BybitMarketFeed
+from trading.feeds.bybit import (
+    BYBIT_PUBLIC_LINEAR_URL,
+    BybitLiquidationFeed,
+    BybitMarketFeed,
+    BybitMarkFeed,
+)
 from trading.feeds.bybit_parsers import (
     KlineUpdate,
     TickerUpdate,
@@ -48,6 +53,7 @@ __all__ = [
     "BinanceLiquidationFeed",
     "BybitLiquidationFeed",
     "BybitMarketFeed",
+    "BybitMarkFeed",
     "BybitPrivateFeed",
     "FeedStats",
     "KlineUpdate",

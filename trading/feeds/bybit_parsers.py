@@ -27,12 +27,14 @@ _BYBIT_LIQUIDATED_SIDE = {"Buy": LONG, "Sell": SHORT}
 
 @dataclass(frozen=True, slots=True)
 class TickerUpdate:
-    """One Bybit ``tickers.{symbol}`` message. ``last_price`` is ``None`` in a delta that left it out
-    (Bybit's deltas carry only changed fields). ``ts``: the venue's ms timestamp."""
+    """One Bybit ``tickers.{symbol}`` message. ``last_price`` and ``mark_price`` are ``None`` in a
+    delta that left them out (Bybit's deltas carry only changed fields). ``ts``: the venue's ms
+    timestamp."""
 
     symbol: str
     last_price: Decimal | None
     ts: int
+    mark_price: Decimal | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,14 +123,18 @@ def bybit_ticker_from(message: dict[str, Any]) -> TickerUpdate:
     if type(data) is not dict:
         raise MalformedMessage("bad_data")
     symbol = traded_symbol(data.get("symbol"))
-    last_price_text = data.get("lastPrice")
-    # Bybit: a field missing from a delta did not change; "" means no value.
-    last_price = (
-        None
-        if last_price_text is None or last_price_text == ""
-        else positive_decimal(last_price_text, "lastPrice")
+    return TickerUpdate(
+        symbol=symbol,
+        last_price=_ticker_price(data, "lastPrice"),
+        ts=timestamp_ms(message.get("ts"), "ts"),
+        mark_price=_ticker_price(data, "markPrice"),
     )
-    return TickerUpdate(symbol=symbol, last_price=last_price, ts=timestamp_ms(message.get("ts"), "ts"))
+
+
+def _ticker_price(data: dict[str, Any], name: str) -> Decimal | None:
+    # Bybit: a field missing from a delta did not change; "" means no value.
+    text = data.get(name)
+    return None if text is None or text == "" else positive_decimal(text, name)
 
 
 def parse_bybit_kline(raw: str | bytes) -> KlineUpdate | None:

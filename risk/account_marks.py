@@ -1,0 +1,97 @@
+"""The account between two REST reads, as its streams tell it: what the risk watch estimates
+the equity from. Plain state, no I/O; the watch feeds it stream rows and mark prices.
+
+- a ``wallet`` row (UNIFIED) gives ``base`` = ``totalEquity - totalPerpUPL`` (the equity
+  without the perps' unrealised PnL: it moves only with fills, fees, funding and transfers,
+  each of which pushes a new wallet row) and Bybit's IM rate;
+- a ``position`` row gives the position's signed size and entry price (the stream calls it
+  ``entryPrice``, REST ``avgPrice``), and a mark price until the ticker brings a newer one;
+- a mark price from ``tickers.{symbol}`` replaces the symbol's mark.
+
+The estimate is Bybit's own sum (``risk.rules.equity_estimate``). Between a fill's position row
+and its wallet row it is off by the fill's realised PnL for a moment; the watch only uses it
+to decide *when* to ask the exchange, never to act on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from risk.rules import equity_estimate
+from trading.bybit import Position, Wallet
+from trading.bybit.parsing import decimal_or_none, parse_wallet
+from trading.rules import Side
+
+
+@dataclass
+class AccountMarks:
+    base: Decimal | None = None  # wallet totalEquity - totalPerpUPL at the last wallet row
+    equity: Decimal | None = None  # the last wallet row's totalEquity (Bybit's own figure)
+    im_pct: Decimal | None = None  # the last wallet row's IM rate, in percent
+    # (symbol, positionIdx) -> (signed size: longs positive, entry price)
+    positions: dict[tuple[str, int], tuple[Decimal, Decimal]] = field(default_factory=dict)
+    marks: dict[str, Decimal] = field(default_factory=dict)  # symbol -> mark price
+
+    def apply_wallet(self, rows: list[dict[str, Any]]) -> bool:
+        """True when a UNIFIED account row was applied."""
+        applied = False
+        for row in rows:
+            if row.get("accountType", "UNIFIED") != "UNIFIED":
+                continue
+            self._take_wallet(parse_wallet(row))
+            applied = True
+        return applied
+
+    def reset(self, *, wallet: Wallet, positions: list[Position]) -> None:
+        """Start again from a REST read (at start, and after a stream reconnects)."""
+        self._take_wallet(wallet)
+        self.positions = {
+            (p.symbol, p.position_idx): (p.size if p.side is Side.BUY else -p.size, p.avg_price)
+            for p in positions
+        }
+        for p in positions:
+            if p.mark_price:
+                self.marks[p.symbol] = p.mark_price
+
+    def _take_wallet(self, wallet: Wallet) -> None:
+        self.base = wallet.total_equity - (wallet.total_perp_upl or 0)
+        self.equity = wallet.total_equity
+        self.im_pct = wallet.im_pct
+
+    def apply_positions(self, rows: list[dict[str, Any]]) -> None:
+        for row in rows:
+            symbol = row.get("symbol")
+            if not isinstance(symbol, str) or not symbol:
+                continue
+            key = (symbol, int(row.get("positionIdx") or 0))
+            size = decimal_or_none(row.get("size")) or Decimal(0)
+            side = row.get("side")
+            entry = decimal_or_none(row.get("entryPrice")) or decimal_or_none(row.get("avgPrice"))
+            if size == 0 or side not in ("Buy", "Sell") or entry is None:
+                self.positions.pop(key, None)
+                continue
+            self.positions[key] = (size if side == "Buy" else -size, entry)
+            mark = decimal_or_none(row.get("markPrice"))
+            if mark and symbol not in self.marks:
+                self.marks[symbol] = mark
+
+    def apply_mark(self, symbol: str, mark: Decimal) -> None:
+        self.marks[symbol] = mark
+
+    def symbols(self) -> frozenset[str]:
+        return frozenset(symbol for symbol, _idx in self.positions)
+
+    def equity_estimate(self) -> Decimal | None:
+        """The equity at the latest marks; None until a wallet row came, or while a held
+        symbol has no mark yet."""
+        if self.base is None:
+            return None
+        legs = []
+        for (symbol, _idx), (size, entry) in self.positions.items():
+            mark = self.marks.get(symbol)
+            if mark is None:
+                return None
+            legs.append((size, entry, mark))
+        return equity_estimate(base=self.base, positions=legs)
