@@ -45,7 +45,9 @@ def start_watch(sim, **options) -> EngineThread:
     endpoints = EngineEndpoints(
         "sim", sim.liquidation_ws_url, sim.public_ws_url, sim.private_ws_url, sim.api_key, sim.api_secret
     )
-    watch = RiskWatch(endpoints=endpoints, feed_options={"ping_interval_s": 5, "healthy_after_s": 1}, **options)
+    watch = RiskWatch(
+        endpoints=endpoints, feed_options={"ping_interval_s": 5, "healthy_after_s": 1}, **options
+    )
     return EngineThread(watch).start()
 
 
@@ -82,7 +84,9 @@ def test_a_minus_9_pct_day_is_flat_within_a_second_and_flattened_once(sim, watch
         started = time.monotonic()
         down_3_pct(sim)
         # The beat's pass at the same moment, from another thread: two triggers, one flatten.
-        beat = threading.Thread(target=daily_control_step, kwargs={"gateway": gateway, "now": datetime.now(UTC)})
+        beat = threading.Thread(
+            target=daily_control_step, kwargs={"gateway": gateway, "now": datetime.now(UTC)}
+        )
         beat.start()
         wait_until(lambda: not sim_positions(sim), timeout_s=5, step_s=0.005, what="flat")
         elapsed = time.monotonic() - started
@@ -155,5 +159,7 @@ def test_the_daily_disable_survives_a_restart_of_the_watch_and_lifts_at_midnight
     assert TradingState.load().disabled_until == until
     assert Decision.objects.filter(action="daily_stop").count() == 1
 
-    lifted = daily_control_step(gateway=gateway, now=until + timedelta(seconds=1))  # the beat, after 00:00 UTC
+    lifted = daily_control_step(
+        gateway=gateway, now=until + timedelta(seconds=1)
+    )  # the beat, after 00:00 UTC
     assert lifted.reenabled and TradingState.load().disabled_until is None
