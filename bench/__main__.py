@@ -14,6 +14,9 @@
   200 resting orders to a verified-flat account through `panic_trigger`, at the default
   rate tier, a high tier, and the high tier with 25 ms added to every simulator answer
   (bench/panic_bench.py; the median of --panic-runs runs).
+- daily_stop_to_flat_s: from the price move that makes the day -5.25 % to the verified-flat
+  account, 20 positions, a high tier, the risk watch alone (bench/daily_stop_bench.py; the
+  median of --daily-runs runs).
 - backtest_events_per_s: liquidations per second through `manage.py backtest`'s whole run
   (load, VWAP, decide, the simulator's fills, the risk rules), one core, over --data with
   the demo coins (bench/backtest_bench.py; the fastest of five runs).
@@ -63,7 +66,7 @@ def setup_django(workdir: Path) -> str:
             "LIQUIDATION_FEED": "sim",
             "DATABASE_URL": f"sqlite:///{workdir / 'bench.sqlite3'}",
             "REDIS_URL": redis_url,
-            "LOG_LEVEL": "ERROR",
+            "LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "ERROR"),
         }
     )
     import django
@@ -303,9 +306,10 @@ def main() -> int:
     parser.add_argument("--data", type=Path, default=ROOT / "sample_data", help="replay directory")
     parser.add_argument("--no-save", action="store_true", help="print only; don't write latest.json")
     parser.add_argument("--panic-runs", type=int, default=3, help="runs of each panic scenario (the median)")
+    parser.add_argument("--daily-runs", type=int, default=3, help="runs of the daily-stop bench (the median)")
     parser.add_argument(
         "--only",
-        choices=("all", "liquidation", "panic", "backtest"),
+        choices=("all", "liquidation", "panic", "daily", "backtest"),
         default="all",
         help="which benches (default all)",
     )
@@ -321,6 +325,8 @@ def main() -> int:
             run_liquidation_benches(args, results)
         if args.only in ("all", "panic"):
             run_panic_bench(args, results)
+        if args.only in ("all", "daily"):
+            run_daily_stop_bench(args, results)
         # -- backtest (controlpanel.backtest, issue 22) --
         if args.only in ("all", "backtest"):
             run_backtest_bench(args, results)
@@ -354,6 +360,19 @@ def run_panic_bench(args, results: dict) -> None:
             f"rounds {detail['rounds']}  phases {detail['median_run_timings_ms']}",
             flush=True,
         )
+
+
+def run_daily_stop_bench(args, results: dict) -> None:
+    from bench.daily_stop_bench import bench_daily_stop
+
+    figures = bench_daily_stop(Simulator, runs=args.daily_runs)
+    results.update(figures)
+    detail = figures["daily_stop_detail"]
+    print(
+        f"daily_stop_to_flat_s   {figures['daily_stop_to_flat_s']:>12} s   runs {detail['runs_s']}  "
+        f"flat seen {detail['flat_seen_s']}  ({detail['book']})",
+        flush=True,
+    )
 
 
 def run_backtest_bench(args, results: dict) -> None:

@@ -97,6 +97,7 @@ class RiskWatch:
         self.account: str | None = None
         self.counts: Counter[str] = Counter()  # updates by kind, checks by trigger and outcome
         self.last_daily: dict | None = None  # the last daily check's summary
+        self.last_acted: dict | None = None  # the summary of the last check that claimed a limit
         self.ready = asyncio.Event()
         self._daily = SingleFlight(self._daily_check)
         self._im = SingleFlight(self._im_check)
@@ -219,6 +220,7 @@ class RiskWatch:
         self.last_daily = summary
         self.counts[f"daily_check_{trigger}"] += 1
         if summary.get("acted"):
+            self.last_acted = summary
             self.counts["daily_acted"] += 1
             logger.warning(
                 "risk_watch_daily_limit outcome=%s pnl_pct=%s flat=%s trigger=%s seconds=%.3f",
