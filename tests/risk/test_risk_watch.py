@@ -16,7 +16,7 @@ from risk import daily
 from risk.daily import daily_control_step
 from risk.models import DailyPnL
 from risk.watch import RiskWatch
-from tests.support.engine import EngineThread
+from tests.support.engine import EngineThread, make_runner
 from tests.support.sim import market_order, sim_positions
 from tests.support.waiting import wait_until
 from trading import worker_gateway as worker_gateway_module
@@ -154,8 +154,14 @@ def test_the_daily_disable_survives_a_restart_of_the_watch_and_lifts_at_midnight
         datetime.now(UTC).date() + timedelta(days=1), datetime.min.time(), tzinfo=UTC
     )
 
-    again = start_watch(sim)  # a restart: the state comes from the database
+    # A restart of the watch and of the engine: both take the state from the database.
+    again = start_watch(sim)
     again.stop()
+    engine = EngineThread(make_runner(sim)).start()
+    try:
+        assert engine.engine.flags.disabled_until_ms == int(until.timestamp() * 1000)
+    finally:
+        engine.stop()
     assert TradingState.load().disabled_until == until
     assert Decision.objects.filter(action="daily_stop").count() == 1
 
