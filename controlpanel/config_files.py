@@ -65,6 +65,7 @@ RISK_FIELDS = (
     "reduce_fraction",
     "reduce_cooldown_seconds",
     "max_open_positions",
+    "unknown_positions",
 )
 PORTFOLIO_FIELDS = (
     "enabled",

@@ -219,6 +219,12 @@ CELERY_BEAT_SCHEDULE = {
     "risk-daily-control": {"task": "risk.daily_control", "schedule": 5.0, "options": {"expires": 5.0}},
     "risk-im-watch": {"task": "risk.im_watch", "schedule": 5.0, "options": {"expires": 5.0}},
     "risk-tpsl-upkeep": {"task": "risk.tpsl_upkeep", "schedule": 10.0, "options": {"expires": 10.0}},
+    # Positions nobody of ours opened, orphaned entry orders (risk.reconcile).
+    "risk-account-reconcile": {
+        "task": "risk.account_reconcile",
+        "schedule": 30.0,
+        "options": {"expires": 30.0},
+    },
     # Portfolio momentum: the scan step runs a scan only when scan_interval_minutes has passed.
     "portfolio-scan": {"task": "portfolio.scan", "schedule": 60.0, "options": {"expires": 60.0}},
     "portfolio-trail": {"task": "portfolio.trail", "schedule": 60.0, "options": {"expires": 60.0}},

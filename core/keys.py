@@ -53,6 +53,8 @@ RISK_DAILY_FLATTEN_PENDING = "controlpanel:risk:daily_flatten_pending:{date}"
 RISK_DAILY_FLATTEN_RETRY = "controlpanel:risk:daily_flatten_retry:{date}"
 RISK_DAILY_FLATTEN_ATTEMPT = "controlpanel:risk:daily_flatten_attempt:{date}"
 RISK_FAILURE_JOURNALED = "controlpanel:risk:failure_journaled:{what}"
+# An unknown position already journaled and alerted: its symbol, positionIdx, side and createdTime.
+RISK_UNKNOWN_POSITION_SEEN = "controlpanel:risk:unknown_position:{position}"
 
 # -- portfolio momentum ----------------------------------------------------------
 PM_SYMBOLS = "controlpanel:pm_symbols"  # symbols PM holds: written by portfolio, read by WL

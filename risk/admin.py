@@ -14,7 +14,7 @@ class RiskSettingsAdmin(SingletonAdmin, admin.ModelAdmin):
             "Initial margin",
             {"fields": ("im_warn_pct", "im_reduce_pct", "reduce_fraction", "reduce_cooldown_seconds")},
         ),
-        ("Exposure", {"fields": ("max_open_positions",)}),
+        ("Exposure", {"fields": ("max_open_positions", "unknown_positions")}),
     )
 
 

@@ -12,6 +12,12 @@ from core.models import SingletonModel
 from trading.models import POSITIVE
 
 
+class UnknownPositions(models.TextChoices):
+    ADOPT = "adopt"
+    FLATTEN = "flatten"
+    REPORT = "report"
+
+
 class RiskSettings(SingletonModel):
     """Account guards (the old settings.json "risk_management" block)."""
 
@@ -71,6 +77,14 @@ class RiskSettings(SingletonModel):
         default=5,
         validators=[MinValueValidator(1), MaxValueValidator(100)],
         help_text="The liquidation engine opens no new symbol beyond this many open positions.",
+    )
+    unknown_positions = models.CharField(
+        max_length=8,
+        choices=UnknownPositions.choices,
+        default=UnknownPositions.ADOPT,
+        help_text="A position nobody of ours opened (by hand, or by a run whose journal was lost): "
+        "adopt gives it TP/SL if its coin is configured and reports it otherwise; flatten closes it; "
+        "report only journals and alerts it, and the TP/SL upkeep leaves it alone.",
     )
     updated_at = models.DateTimeField(auto_now=True)
 

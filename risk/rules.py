@@ -309,3 +309,23 @@ def equity_estimate(*, base: Decimal, positions: Iterable[tuple[Decimal, Decimal
     ``totalEquity`` less ``totalPerpUPL``) plus each position's unrealised PnL, ``signed size x
     (mark - entry)`` for each ``(signed_size, entry_price, mark_price)`` (longs positive)."""
     return base + sum((size * (mark - entry) for size, entry, mark in positions), ZERO)
+
+
+# -- positions nobody of ours opened ------------------------------------------------
+
+
+class UnknownAction(enum.StrEnum):
+    ADOPT = "adopt"  # the TP/SL upkeep protects it as its coin asks
+    FLATTEN = "flatten"
+    REPORT = "report"  # journal and alert only
+
+
+def unknown_position_action(*, policy: str, configured: bool) -> UnknownAction:
+    """What becomes of a position nobody of ours opened, under ``RiskSettings.unknown_positions``:
+    ``adopt`` protects it only when its coin is configured (the TP/SL comes from the coin) and
+    reports it otherwise; ``flatten`` closes it; ``report`` leaves it alone."""
+    if policy == UnknownAction.FLATTEN:
+        return UnknownAction.FLATTEN
+    if policy == UnknownAction.ADOPT and configured:
+        return UnknownAction.ADOPT
+    return UnknownAction.REPORT

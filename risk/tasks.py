@@ -1,5 +1,5 @@
 """Celery tasks of the risk manager: thin, each calls one step (``risk.tpsl``, ``risk.daily``,
-``risk.im_watch``, ``risk.snapshot``, ``risk.closed_pnl``).
+``risk.im_watch``, ``risk.snapshot``, ``risk.closed_pnl``, ``risk.reconcile``).
 
 The beat (``CELERY_BEAT_SCHEDULE``) runs the daily control and the IM watch every 5 s,
 the TP/SL upkeep every 10 s, the dashboard's account snapshot every 2 s and the closed-PnL
@@ -44,6 +44,13 @@ def account_snapshot() -> dict:
     from risk.snapshot import account_snapshot_publish_step
 
     return exchange_step("risk.account_snapshot", account_snapshot_publish_step)
+
+
+@shared_task(name="risk.account_reconcile")
+def account_reconcile() -> dict:
+    from risk.reconcile import account_reconcile_step
+
+    return exchange_step("risk.account_reconcile", account_reconcile_step)
 
 
 @shared_task(name="risk.closed_pnl_sync")

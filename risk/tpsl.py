@@ -22,6 +22,8 @@ from risk.common import (
     failure_journal_due,
     side_word,
 )
+from risk.models import RiskSettings, UnknownPositions
+from risk.reconcile import position_is_unknown
 from trading.alerting import gateway_error_alert
 from trading.bybit import BybitGateway, Position
 from trading.errors import GatewayError
@@ -42,6 +44,7 @@ class TpslUpkeepResult:
     unchanged: list[str] = field(default_factory=list)  # already right
     skipped_pm: list[str] = field(default_factory=list)  # portfolio strategy's: left alone
     skipped_unconfigured: list[str] = field(default_factory=list)  # no Coin row: left alone
+    skipped_unknown: list[str] = field(default_factory=list)  # nobody's, unknown_positions=report
     failed: list[str] = field(default_factory=list)
 
     @property
@@ -62,6 +65,8 @@ def tpsl_upkeep_step(*, gateway: BybitGateway, now: datetime) -> TpslUpkeepResul
     position's average entry price and the coin's TP/SL %, rounded toward the market
     (``risk.rules.tpsl_prices``); a leg within one tick of that is left as it is.
     Coins that are disabled for new entries still get their open positions protected.
+    A position nobody of ours opened is left alone when ``unknown_positions`` is
+    ``report`` (``risk.reconcile``).
 
     A level the market has already passed cannot be set (Bybit refuses it); the
     position is then closed reduce-only, as that TP/SL would have closed it.
@@ -71,6 +76,7 @@ def tpsl_upkeep_step(*, gateway: BybitGateway, now: datetime) -> TpslUpkeepResul
     """
     coins = {coin.symbol: coin for coin in Coin.objects.all()}
     managed_by_pm = pm_symbols()
+    hands_off_unknown = RiskSettings.load().unknown_positions == UnknownPositions.REPORT
     result = TpslUpkeepResult()
     for position in gateway.positions():
         if position.symbol in managed_by_pm:
@@ -79,6 +85,9 @@ def tpsl_upkeep_step(*, gateway: BybitGateway, now: datetime) -> TpslUpkeepResul
         coin = coins.get(position.symbol)
         if coin is None:
             result.skipped_unconfigured.append(position.symbol)
+            continue
+        if hands_off_unknown and position_is_unknown(position, pm=managed_by_pm, now=now):
+            result.skipped_unknown.append(position.symbol)
             continue
         _tpsl_keep(gateway=gateway, position=position, coin=coin, now=now, result=result)
     return result

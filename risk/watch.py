@@ -109,10 +109,18 @@ class RiskWatch:
     # -- start ------------------------------------------------------------------------
 
     async def _start(self, stop: asyncio.Event) -> bool:
-        """The account over REST and today's row, retried until the venue answers."""
+        """The account over REST, its reconciliation (``risk.reconcile``) and today's row,
+        retried until the venue answers."""
+        from risk.reconcile import account_reconcile_step
+
         while not stop.is_set():
             try:
                 await self._reset_from_rest()
+                summary = await asyncio.to_thread(
+                    _orm, exchange_step, "risk.account_reconcile", account_reconcile_step
+                )
+                if summary.get("unknown"):
+                    logger.warning("risk_watch_unknown_positions %s", summary)
                 await self._refresh_day()
                 return True
             except GatewayError as error:

@@ -187,6 +187,7 @@ RISK_FORM = {
     "reduce_fraction": "0.2",
     "reduce_cooldown_seconds": "300",
     "max_open_positions": "5",
+    "unknown_positions": "adopt",
 }
 
 
@@ -207,7 +208,8 @@ def test_bad_risk_settings_are_refused_by_admin_and_importer(admin_client, chang
     assert words in " ".join(errors[field]), errors
 
     block = {
-        key: float(value) if "." in value else int(value) for key, value in {**RISK_FORM, **change}.items()
+        key: value if not value[0].isdigit() else float(value) if "." in value else int(value)
+        for key, value in {**RISK_FORM, **change}.items()
     }
     with pytest.raises(ConfigFileError) as caught:
         config_import(settings={"risk_management": block})
