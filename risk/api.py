@@ -88,7 +88,11 @@ class AccountSerializer(serializers.Serializer):
     initial_margin = serializers.CharField(allow_null=True)
     maintenance_margin = serializers.CharField(allow_null=True)
     unrealised_pnl = serializers.CharField(allow_null=True)
-    im_pct = serializers.CharField(allow_null=True, help_text='Initial margin % ("Infinity" without equity).')
+    im_pct = serializers.CharField(
+        allow_null=True,
+        help_text="Bybit's accountIMRate in %: initial margin over the margin balance (coins after their "
+        'haircut), the figure Bybit\'s app shows ("Infinity" with margin in use and no margin balance).',
+    )
     im_warn_pct = serializers.DecimalField(max_digits=6, decimal_places=2)
     im_reduce_pct = serializers.DecimalField(max_digits=6, decimal_places=2)
     daily = DailyLimitsSerializer()
