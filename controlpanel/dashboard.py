@@ -148,14 +148,19 @@ def daily_view(*, risk: RiskSettings, day: DailyPnL | None, today) -> dict:
     if day is None:
         return view
     baseline = day.baseline_equity
+    net = day.net_transfers
     target_equity, stop_equity = limit_equities(
-        baseline=baseline, target_pct=risk.daily_target_pct, stop_pct=risk.daily_stop_pct
+        baseline=baseline, target_pct=risk.daily_target_pct, stop_pct=risk.daily_stop_pct, net_transfers=net
     )
     return {
         **view,
         "account": day.account,
         "baseline": str(baseline),
         "baseline_text": money_text(baseline),
+        # Deposits in minus withdrawals out since the baseline: not PnL, they move the lines.
+        "net_transfers": str(net),
+        "baseline_adjusted": str(baseline + net),
+        "moved_text": f" (net transfers {money_text(net, signed=True)} USDT, not PnL)" if net else "",
         "equity_text": money_text(day.last_equity),
         "high_text": money_text(day.high_equity),
         "low_text": money_text(day.low_equity),

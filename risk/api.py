@@ -37,7 +37,7 @@ class RiskSettingsSerializer(CleanModelSerializer):
 class DailyPnLSerializer(CleanModelSerializer):
     class Meta:
         model = DailyPnL
-        exclude = ["id"]
+        exclude = ["id", "transfers_since_ms", "transfers_read_ms"]
 
 
 risk_settings = singleton_settings_view(
@@ -63,14 +63,23 @@ class DailyLimitsSerializer(serializers.Serializer):
         allow_null=True, help_text='The measured account: exchange mode and Bybit UID ("live:53888001").'
     )
     baseline_equity = serializers.DecimalField(max_digits=20, decimal_places=4, allow_null=True)
+    net_transfers = serializers.DecimalField(
+        max_digits=20,
+        decimal_places=4,
+        allow_null=True,
+        help_text="Money moved in minus money moved out since the baseline (deposits, withdrawals, "
+        "transfers): not counted as PnL; it moves the target and stop equities.",
+    )
     pnl_usdt = serializers.DecimalField(max_digits=20, decimal_places=4, allow_null=True)
     pnl_pct = serializers.DecimalField(max_digits=12, decimal_places=4, allow_null=True)
     target_pct = serializers.DecimalField(max_digits=6, decimal_places=2)
     stop_pct = serializers.DecimalField(max_digits=6, decimal_places=2)
     target_equity = serializers.CharField(
-        allow_null=True, help_text="Equity at which the daily target fires."
+        allow_null=True, help_text="Equity at which the daily target fires (net transfers included)."
     )
-    stop_equity = serializers.CharField(allow_null=True, help_text="Equity at which the daily stop fires.")
+    stop_equity = serializers.CharField(
+        allow_null=True, help_text="Equity at which the daily stop fires (net transfers included)."
+    )
     outcome = serializers.CharField(allow_null=True)
 
 
@@ -88,7 +97,11 @@ class AccountSerializer(serializers.Serializer):
     initial_margin = serializers.CharField(allow_null=True)
     maintenance_margin = serializers.CharField(allow_null=True)
     unrealised_pnl = serializers.CharField(allow_null=True)
-    im_pct = serializers.CharField(allow_null=True, help_text='Initial margin % ("Infinity" without equity).')
+    im_pct = serializers.CharField(
+        allow_null=True,
+        help_text="Bybit's accountIMRate in %: initial margin over the margin balance (coins after their "
+        'haircut), the figure Bybit\'s app shows ("Infinity" with margin in use and no margin balance).',
+    )
     im_warn_pct = serializers.DecimalField(max_digits=6, decimal_places=2)
     im_reduce_pct = serializers.DecimalField(max_digits=6, decimal_places=2)
     daily = DailyLimitsSerializer()

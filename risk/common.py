@@ -48,5 +48,6 @@ def failure_journal_due(what: str) -> bool:
     return bool(redis_client().set(key, "1", nx=True, ex=FAILURE_JOURNAL_INTERVAL_S))
 
 
-def failure_clear(what: str) -> None:
-    redis_client().delete(keys.RISK_FAILURE_JOURNALED.format(what=what))
+def failure_clear(what: str) -> bool:
+    """Forget a failure; True when one was remembered (it had been journaled: now it is over)."""
+    return bool(redis_client().delete(keys.RISK_FAILURE_JOURNALED.format(what=what)))

@@ -1,6 +1,7 @@
 """The risk manager's daily control step (``daily_control_step``, every 5 s): the day's PnL
 record against its baseline, the daily target and stop, the flatten and its retry, and the
-next UTC day's re-enable.
+next UTC day's re-enable. Deposits, withdrawals and transfers are no PnL: the day's net
+transfers (``risk.daily_transfers``, from Bybit's transaction log) are taken out of it.
 
 A day's row belongs to one account: the gateway's mode and the key's Bybit UID
 (``BybitGateway.account_id``). A change of account mid-day (``sim`` to ``demo``, or another
@@ -29,9 +30,10 @@ from core.models import TradingState
 from core.redis_client import redis_client
 from risk import rules
 from risk.common import FAILED, STRATEGY, TAKEN, decimal_text, pct_text
+from risk.daily_transfers import day_transfers, wall_ms
 from risk.models import DailyPnL, RiskSettings
 from risk.rules import DayOutcome
-from trading.bybit import BybitGateway
+from trading.bybit import BybitGateway, Wallet
 from trading.errors import GatewayError
 from trading.flatten import FlattenReport, positions_flatten
 from trading.services import decision_record, trading_disable_until, trading_state_publish
@@ -69,6 +71,8 @@ class DailyControlResult:
     baseline_source: str = ""  # "exchange", "fallback" (RiskSettings.equity_usdt) or "rebased"
     account_changed: bool = False  # this pass started a new account's baseline mid-day
     equity: Decimal | None = None  # None: the exchange could not be read this pass
+    net_transfers: Decimal | None = None  # in minus out since the baseline, not PnL
+    transfers_read: bool = False  # this pass read the transaction log
     pnl_pct: Decimal | None = None
     outcome: str = DayOutcome.OPEN.value
     acted: bool = False  # this pass claimed a limit: disabled trading and flattened
@@ -87,6 +91,7 @@ class DailyControlResult:
             "baseline_created": self.baseline_created,
             "baseline_source": self.baseline_source,
             "equity": decimal_text(self.equity),
+            "net_transfers": decimal_text(self.net_transfers),
             "pnl_pct": decimal_text(self.pnl_pct),
             "outcome": self.outcome,
             "acted": self.acted,
@@ -106,7 +111,11 @@ def daily_control_step(*, gateway: BybitGateway, now: datetime) -> DailyControlR
       exchange cannot be read, the baseline is ``RiskSettings.equity_usdt`` and the
       journal says so; the first equity read of the day then replaces that stand-in
       (journaled), so a stale setting can never make a limit look reached.
-    - Every pass records last/high/low equity and the day's PnL.
+    - Every pass records last/high/low equity and the day's PnL: the equity change less the
+      day's net transfers (deposits and transfers in, less withdrawals and transfers out),
+      read from the transaction log since its last read; a pass about to act on a limit
+      reads the log again first. A failed read never stops the pass: it goes on with the
+      transfers known so far.
     - When PnL reaches +target % or -stop % on a still-open day, the pass that wins
       the conditional UPDATE of the outcome disables trading until the next 00:00
       UTC (first, so nothing opens during the flatten), flattens every position
@@ -118,15 +127,20 @@ def daily_control_step(*, gateway: BybitGateway, now: datetime) -> DailyControlR
     result.reenabled = _daily_disable_lift(now=now)
     risk = RiskSettings.load()
     account, read_error = _account_read(gateway)
-    equity = None
+    wallet = equity = None
     if account is not None:
-        equity, read_error = _equity_read(gateway)
+        wallet, read_error = _wallet_read(gateway)
+    # When the equity was read: the transfers up to this moment are in it.
+    equity_ms = wall_ms()
+    if wallet is not None:
+        equity = rules.money(wallet.total_equity)
     result.equity = equity
     day = _day_row(
         today=today,
         account=account,
         mode=str(gateway.mode),
         equity=equity,
+        equity_ms=equity_ms,
         read_error=read_error,
         risk=risk,
         now=now,
@@ -137,10 +151,19 @@ def daily_control_step(*, gateway: BybitGateway, now: datetime) -> DailyControlR
         result.outcome = day.outcome
         return result
     if not result.baseline_created and day.baseline_source == Source.FALLBACK:
-        day = _baseline_rebase(day=day, equity=equity, now=now, result=result)
-    figures = rules.daily_pnl(baseline=day.baseline_equity, equity=equity)
+        day = _baseline_rebase(day=day, equity=equity, equity_ms=equity_ms, now=now, result=result)
+    transfers = day_transfers(gateway=gateway, day=day, wallet=wallet, equity_ms=equity_ms, now=now)
+    figures = rules.daily_pnl(baseline=day.baseline_equity, equity=equity, net_transfers=transfers.net)
+    if day.outcome == DayOutcome.OPEN and not transfers.read and _limit_reached(figures, risk):
+        # About to act on a limit with transfers read earlier: a deposit or withdrawal made
+        # since then would look like PnL. Read them again, then decide.
+        transfers = day_transfers(
+            gateway=gateway, day=day, wallet=wallet, equity_ms=equity_ms, now=now, force=True
+        )
+        figures = rules.daily_pnl(baseline=day.baseline_equity, equity=equity, net_transfers=transfers.net)
+    result.net_transfers, result.transfers_read = transfers.net, transfers.read
     result.pnl_pct = figures.pnl_pct
-    _day_figures_store(day=day, equity=equity, figures=figures, now=now)
+    _day_figures_store(day=day, equity=equity, figures=figures, net_transfers=transfers.net, now=now)
     if day.outcome != DayOutcome.OPEN:
         result.outcome = day.outcome
         result.flatten = _daily_flatten_retry(gateway=gateway, today=today, now=now)
@@ -158,17 +181,39 @@ def daily_control_step(*, gateway: BybitGateway, now: datetime) -> DailyControlR
         return result
     result.acted = True
     result.flatten = _daily_limit_act(
-        gateway=gateway, today=today, outcome=outcome, figures=figures, day=day, risk=risk, now=now
+        gateway=gateway,
+        today=today,
+        outcome=outcome,
+        figures=figures,
+        net_transfers=transfers.net,
+        day=day,
+        risk=risk,
+        now=now,
     )
     return result
 
 
-def _day_figures_store(*, day: DailyPnL, equity: Decimal, figures: rules.DailyFigures, now: datetime) -> None:
-    """Last equity and PnL, and the day's high and low, as conditional UPDATEs (no read-modify-write
-    race between workers: a high only ever rises, a low only ever falls)."""
+def _limit_reached(figures: rules.DailyFigures, risk: RiskSettings) -> bool:
+    outcome = rules.day_outcome(
+        pnl_pct=figures.pnl_pct, target_pct=risk.daily_target_pct, stop_pct=risk.daily_stop_pct
+    )
+    return outcome is not DayOutcome.OPEN
+
+
+def _day_figures_store(
+    *, day: DailyPnL, equity: Decimal, figures: rules.DailyFigures, net_transfers: Decimal, now: datetime
+) -> None:
+    """Last equity, net transfers and PnL, and the day's high and low, as conditional UPDATEs (no
+    read-modify-write race between workers: a high only ever rises, a low only ever falls)."""
     rows = DailyPnL.objects.filter(pk=day.pk)
     with transaction.atomic():
-        rows.update(last_equity=equity, pnl_usdt=figures.pnl_usdt, pnl_pct=figures.pnl_pct, updated_at=now)
+        rows.update(
+            last_equity=equity,
+            net_transfers=net_transfers,
+            pnl_usdt=figures.pnl_usdt,
+            pnl_pct=figures.pnl_pct,
+            updated_at=now,
+        )
         rows.filter(high_equity__lt=equity).update(high_equity=equity)
         rows.filter(low_equity__gt=equity).update(low_equity=equity)
 
@@ -182,9 +227,9 @@ def _account_read(gateway: BybitGateway) -> tuple[str | None, GatewayError | Non
         return None, error
 
 
-def _equity_read(gateway: BybitGateway) -> tuple[Decimal | None, GatewayError | None]:
+def _wallet_read(gateway: BybitGateway) -> tuple[Wallet | None, GatewayError | None]:
     try:
-        return rules.money(gateway.wallet().total_equity), None
+        return gateway.wallet(), None
     except GatewayError as error:
         logger.warning("daily_equity_unreadable code=%s error=%s", error.code, type(error).__name__)
         return None, error
@@ -196,6 +241,7 @@ def _day_row(
     account: str | None,
     mode: str,
     equity: Decimal | None,
+    equity_ms: int,
     read_error: GatewayError | None,
     risk: RiskSettings,
     now: datetime,
@@ -256,6 +302,8 @@ def _day_row(
                 "pnl_usdt": Decimal("0"),
                 "pnl_pct": Decimal("0"),
                 "outcome": DayOutcome.OPEN.value,
+                # Transfers after the baseline's read count; a stand-in has none yet.
+                "transfers_since_ms": equity_ms if equity is not None else None,
             },
         )
         if created:
@@ -308,7 +356,7 @@ def _unidentified_adopt(*, today: date, mode: str, account: str) -> DailyPnL | N
 
 
 def _baseline_rebase(
-    *, day: DailyPnL, equity: Decimal, now: datetime, result: DailyControlResult
+    *, day: DailyPnL, equity: Decimal, equity_ms: int, now: datetime, result: DailyControlResult
 ) -> DailyPnL:
     """Replace a stand-in baseline by the first equity the exchange reported today."""
     with transaction.atomic():
@@ -322,6 +370,10 @@ def _baseline_rebase(
             low_equity=equity,
             pnl_usdt=Decimal("0"),
             pnl_pct=Decimal("0"),
+            net_transfers=Decimal("0"),
+            transfers=[],
+            transfers_since_ms=equity_ms,
+            transfers_read_ms=None,
             updated_at=now,
         )
         if replaced == 1:
@@ -355,6 +407,7 @@ def _daily_limit_act(
     today: date,
     outcome: DayOutcome,
     figures: rules.DailyFigures,
+    net_transfers: Decimal,
     day: DailyPnL,
     risk: RiskSettings,
     now: datetime,
@@ -391,6 +444,7 @@ def _daily_limit_act(
             "date": today.isoformat(),
             "account": day.account,
             "baseline_equity": decimal_text(day.baseline_equity),
+            "net_transfers": decimal_text(net_transfers),
             "pnl_usdt": decimal_text(figures.pnl_usdt),
             "pnl_pct": decimal_text(figures.pnl_pct),
             "limit_pct": decimal_text(limit),
@@ -415,8 +469,9 @@ def _daily_limit_act(
         if report.flat
         else f"NOT FLAT yet: {', '.join(report.remaining_positions) or 'unverified'}; retrying."
     )
+    moved = f", net transfers {net_transfers:+} USDT not counted" if net_transfers else ""
     alert_send(
-        f"Daily {label} hit: {pct_text(figures.pnl_pct)} % ({figures.pnl_usdt} USDT, "
+        f"Daily {label} hit: {pct_text(figures.pnl_pct)} % ({figures.pnl_usdt} USDT{moved}, "
         f"limit {pct_text(limit)} %). "
         f"{flat_text} Trading off until {until:%Y-%m-%d %H:%M} UTC.",
         kind="daily_limit",

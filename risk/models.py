@@ -115,7 +115,8 @@ class DailyPnL(models.Model):
 
     A day has a row per account it traded: switching from ``sim`` to ``demo`` (or to another
     key) mid-day starts the new account's own baseline, and the old account's row stays as
-    history (``risk.daily``).
+    history (``risk.daily``). Deposits, withdrawals and transfers are no PnL: the day's net
+    transfers (``risk.daily_transfers``) are taken out of it.
     """
 
     class Outcome(models.TextChoices):
@@ -145,6 +146,29 @@ class DailyPnL(models.Model):
     high_equity = models.DecimalField(max_digits=20, decimal_places=4)
     low_equity = models.DecimalField(max_digits=20, decimal_places=4)
     outcome = models.CharField(max_length=12, choices=Outcome.choices, default=Outcome.OPEN)
+    net_transfers = models.DecimalField(
+        "net transfers (USDT)",
+        max_digits=20,
+        decimal_places=4,
+        default=Decimal("0"),
+        help_text="Money moved in minus money moved out since the baseline (deposits, withdrawals, "
+        "transfers, from Bybit's transaction log): taken out of the PnL, which it is not.",
+    )
+    transfers = models.JSONField(
+        default=list,
+        blank=True,
+        help_text='The day\'s transfers counted: [{"id", "type", "currency", "amount", "usdt", "time_ms"}].',
+    )
+    transfers_since_ms = models.BigIntegerField(
+        null=True,
+        blank=True,
+        help_text="The baseline's read time (ms): transfers up to it are in the baseline, later ones count.",
+    )
+    transfers_read_ms = models.BigIntegerField(
+        null=True,
+        blank=True,
+        help_text="When the transaction log was last read (ms); the next read goes on from it.",
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

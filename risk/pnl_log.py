@@ -10,7 +10,8 @@ from typing import TextIO
 from risk.models import DailyPnL
 
 # The columns of the old pnl_log.csv, in its order (the admin's export writes the same), then
-# the measured account: a day with a change of account has a row per account.
+# the measured account (a day with a change of account has a row per account) and the day's
+# net transfers (deposits in minus withdrawals out: not in the PnL).
 PNL_LOG_COLUMNS = (
     "date",
     "baseline_equity",
@@ -21,6 +22,7 @@ PNL_LOG_COLUMNS = (
     "low_equity",
     "outcome",
     "account",
+    "net_transfers",
 )
 
 

@@ -46,8 +46,13 @@ def money(value: Decimal) -> Decimal:
     return value.quantize(PLACES, rounding=ROUND_HALF_EVEN)
 
 
-def daily_pnl(*, baseline: Decimal, equity: Decimal) -> DailyFigures:
+def daily_pnl(*, baseline: Decimal, equity: Decimal, net_transfers: Decimal = ZERO) -> DailyFigures:
     """PnL of ``equity`` against the day's ``baseline``, in USDT and in percent of the baseline.
+
+    ``net_transfers`` is the money moved into the account since the baseline minus the money
+    moved out (deposits, withdrawals, transfers: ``transfer_value``). It is not PnL, so it
+    is taken out of the equity change, and the percent stays of the baseline: a transfer
+    moves neither figure, whatever else the day did.
 
     Both are cut to four decimals *toward zero*: the stored percent is never further
     from zero than the true one, so comparing it with the target or the stop can
@@ -55,16 +60,122 @@ def daily_pnl(*, baseline: Decimal, equity: Decimal) -> DailyFigures:
     """
     if baseline <= 0:
         raise ValueError(f"baseline equity must be positive, got {baseline}")
-    change = equity - baseline
+    change = equity - baseline - net_transfers
     return DailyFigures(
         pnl_usdt=change.quantize(PLACES, rounding=ROUND_DOWN),
         pnl_pct=(change / baseline * HUNDRED).quantize(PLACES, rounding=ROUND_DOWN),
     )
 
 
-def limit_equities(*, baseline: Decimal, target_pct: Decimal, stop_pct: Decimal) -> tuple[Decimal, Decimal]:
-    """The equity at which the day's target and stop fire: baseline x (1 + target %), x (1 - stop %)."""
-    return baseline * (1 + target_pct / HUNDRED), baseline * (1 - stop_pct / HUNDRED)
+def limit_equities(
+    *, baseline: Decimal, target_pct: Decimal, stop_pct: Decimal, net_transfers: Decimal = ZERO
+) -> tuple[Decimal, Decimal]:
+    """The equity at which the day's target and stop fire: baseline x (1 + target %), x (1 - stop %),
+    both moved by the day's net transfers."""
+    return (
+        baseline * (1 + target_pct / HUNDRED) + net_transfers,
+        baseline * (1 - stop_pct / HUNDRED) + net_transfers,
+    )
+
+
+# -- transfers: money moved in or out, not PnL -----------------------------------------------
+#
+# Bybit's transaction log (GET /v5/account/transaction-log, UTA; bybit-exchange/docs
+# docs/v5/account/transaction-log.mdx and docs/v5/enum.mdx#typeuta-translog, July 2026):
+# rows carry ``type``, ``currency``, ``cashFlow`` (realised PnL or a transfer, no fee),
+# ``change`` (= cashFlow + funding - fee: what the coin's wallet balance moved by) and
+# ``transactionTime`` (ms). ``TRANSFER_IN``/``TRANSFER_OUT`` are "assets that transferred
+# into/out from Unified wallet": a deposit reaches the trading account, and a withdrawal
+# leaves it, that way. The types below move money between the wallet and something else
+# (another account, an earn product, a loan desk); none of them is the result of trading.
+# The docs do not say whether a transfer out's change is negative, so a type whose name
+# says its direction counts by that; the earn products' types (subscription out, refund
+# and redemption back) count by the sign of their change.
+TRANSFERS_IN = frozenset(
+    {
+        "TRANSFER_IN",
+        "BONUS_TRANSFER_IN",
+        "PEF_TRANSFER_IN",
+        "TRANSFER_IN_INS_LOAN",
+        "INSTITUTION_LOAN_TRANSFER_IN",
+        "DBS_CASH_IN",
+        "DBS_CASH_IN_TR",
+    }
+)
+TRANSFERS_OUT = frozenset(
+    {
+        "TRANSFER_OUT",
+        "BONUS_TRANSFER_OUT",
+        "PEF_TRANSFER_OUT",
+        "TRANSFER_OUT_INS_LOAN",
+        "INSTITUTION_LOAN_TRANSFER_OUT",
+        "PREMARKET_TRANSFER_OUT",
+        "DBS_CASH_OUT",
+        "DBS_CASH_OUT_TR",
+    }
+)
+TRANSFERS_SIGNED = frozenset(
+    {
+        "FLEXIBLE_STAKING_SUBSCRIPTION",
+        "FLEXIBLE_STAKING_REDEMPTION",
+        "FLEXIBLE_STAKING_REFUND",
+        "FIXED_STAKING_SUBSCRIPTION",
+        "FIXED_STAKING_REFUND",
+        "ONCHAINEARN_SUBSCRIPTION",
+        "ONCHAINEARN_REDEMPTION",
+        "ONCHAINEARN_REFUND",
+        "STRUCTURE_PRODUCT_SUBSCRIPTION",
+        "STRUCTURE_PRODUCT_REFUND",
+        "CLASSIC_WEALTH_MANAGEMENT_SUBSCRIPTION",
+        "PREMIMUM_WEALTH_MANAGEMENT_SUBSCRIPTION",
+        "PREMIMUM_WEALTH_MANAGEMENT_REFUND",
+        "LIQUIDITY_MINING_SUBSCRIPTION",
+        "LIQUIDITY_MINING_REFUND",
+        "PWM_SUBSCRIPTION",
+        "PWM_REFUND",
+        "DEFI_INVESTMENT_SUBSCRIPTION",
+        "DEFI_INVESTMENT_REFUND",
+        "DEFI_INVESTMENT_REDEMPTION",
+    }
+)
+# Worth one USD when the wallet does not say (it values only the coins it holds).
+STABLECOINS = frozenset({"USDT", "USDC"})
+
+
+def is_transfer(log_type: str) -> bool:
+    return log_type in TRANSFERS_IN or log_type in TRANSFERS_OUT or log_type in TRANSFERS_SIGNED
+
+
+def transfer_amount(*, log_type: str, change: Decimal, cash_flow: Decimal) -> Decimal:
+    """A transfer row's signed amount in its coin (+ in, - out); 0 for a row that is no transfer.
+
+    The wallet moved by ``change``; a row that shows none falls back to ``cashFlow``.
+    """
+    moved = change if change != 0 else cash_flow
+    if log_type in TRANSFERS_IN:
+        return abs(moved)
+    if log_type in TRANSFERS_OUT:
+        return -abs(moved)
+    if log_type in TRANSFERS_SIGNED:
+        return moved
+    return ZERO
+
+
+def transfer_value(*, amount: Decimal, currency: str, prices: dict[str, Decimal]) -> Decimal | None:
+    """A signed coin amount in USDT at the wallet's USD price of the coin (USDT and USDC at 1 when
+    the wallet shows none), to four decimals half-even; None when the coin has no price."""
+    price = prices.get(currency)
+    if price is None and currency in STABLECOINS:
+        price = ONE
+    if price is None:
+        return None
+    return money(amount * price)
+
+
+def transfers_net(values: list[tuple[int, Decimal]], *, until_ms: int) -> Decimal:
+    """The sum of ``(time_ms, value)`` transfers made at or before ``until_ms``: what an equity read
+    at ``until_ms`` already shows (a later transfer is not in it yet)."""
+    return sum((value for time_ms, value in values if time_ms <= until_ms), ZERO)
 
 
 def day_outcome(*, pnl_pct: Decimal, target_pct: Decimal, stop_pct: Decimal) -> DayOutcome:

@@ -80,7 +80,10 @@ def account_summary(status: StatusSnapshot) -> dict:
     target_equity = stop_equity = None
     if day is not None:
         target_equity, stop_equity = limit_equities(
-            baseline=day.baseline_equity, target_pct=risk.daily_target_pct, stop_pct=risk.daily_stop_pct
+            baseline=day.baseline_equity,
+            target_pct=risk.daily_target_pct,
+            stop_pct=risk.daily_stop_pct,
+            net_transfers=day.net_transfers,
         )
     return {
         "available": bool(account),
@@ -95,6 +98,7 @@ def account_summary(status: StatusSnapshot) -> dict:
             "date": utc_date(status.at),
             "account": day and day.account,
             "baseline_equity": day and day.baseline_equity,
+            "net_transfers": day and day.net_transfers,
             "pnl_usdt": day and day.pnl_usdt,
             "pnl_pct": day and day.pnl_pct,
             "target_pct": risk.daily_target_pct,
@@ -164,6 +168,7 @@ class WatchedDay:
     date: date
     account: str
     baseline: Decimal
+    net_transfers: Decimal  # money moved in minus out since the baseline: not PnL
     open: bool
     target_pct: Decimal
     stop_pct: Decimal
@@ -180,6 +185,7 @@ def watched_day(*, account: str, today: date) -> WatchedDay | None:
         date=today,
         account=account,
         baseline=day.baseline_equity,
+        net_transfers=day.net_transfers,
         open=day.outcome == DailyPnL.Outcome.OPEN,
         target_pct=risk.daily_target_pct,
         stop_pct=risk.daily_stop_pct,

@@ -10,7 +10,9 @@ the Procfile) follows the account between beats:
 - the public ``tickers`` stream of every held symbol keeps its mark price.
 
 Every mark, position and wallet update re-estimates the equity and compares it with the
-day's target and stop (the same ``risk.rules`` the daily control uses). Only when the
+day's target and stop (the same ``risk.rules`` the daily control uses, with the day's net
+transfers as the daily control last read them: a deposit since then makes one check, whose
+read of the transaction log puts it on the row, and the next estimate is right again). Only when the
 estimate says a limit is reached does the watch ask the exchange: it runs the daily
 control's own step (``risk.daily.daily_control_step``) at once, which reads the wallet
 over REST and, if the limit is really reached, claims the day with its conditional
@@ -189,7 +191,7 @@ class RiskWatch:
         day, equity = self.day, self.marks.equity_estimate()
         if day is None or not day.open or equity is None or day.baseline <= 0:
             return None
-        figures = rules.daily_pnl(baseline=day.baseline, equity=equity)
+        figures = rules.daily_pnl(baseline=day.baseline, equity=equity, net_transfers=day.net_transfers)
         return rules.day_outcome(pnl_pct=figures.pnl_pct, target_pct=day.target_pct, stop_pct=day.stop_pct)
 
     def _look(self, trigger: str) -> None:

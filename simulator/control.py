@@ -1,5 +1,6 @@
 """The /sim/ control surface for tests and demos: set prices, inject liquidations and faults,
-reset, read the state, start the replay. JSON, no signing, localhost only.
+move money in and out, price other coins as collateral, reset, read the state, start the
+replay. JSON, no signing, localhost only.
 """
 
 from decimal import Decimal
@@ -81,6 +82,50 @@ async def control_liquidation(request: web.Request) -> web.Response:
         return _bad("price and qty must be positive")
     message = sim.inject_liquidation(symbol, side, price, qty, average)
     return web.json_response(message)
+
+
+async def control_transfer(request: web.Request) -> web.Response:
+    """`{"amount": "200"}` deposits 200 USDT, `{"amount": "-200"}` withdraws it; `"coin": "BTC"`
+    moves another coin (priced first with /sim/collateral). The wallet changes, the transaction
+    log gets a TRANSFER_IN/TRANSFER_OUT row and the wallet stream pushes the new balance."""
+    sim = request.app[SIM_KEY]
+    body = await _json_body(request)
+    coin = body.get("coin", "USDT")
+    if not isinstance(coin, str) or not coin.isalnum() or not coin.isupper():
+        return _bad("coin must be an uppercase coin name such as USDT or BTC")
+    try:
+        entry = sim.exchange.transfer(coin, _decimal_field(body, "amount"))
+    except ValueError as problem:
+        return _bad(str(problem))
+    sim.flush()
+    return web.json_response(
+        {"id": entry.entry_id, "type": entry.type, "coin": coin, "balance": str(entry.cash_balance)}
+    )
+
+
+async def control_collateral(request: web.Request) -> web.Response:
+    """`{"coin": "BTC", "usdPrice": "60000", "collateralRatio": "0.8"}`: the coin's USD price and
+    collateral value ratio (1 - haircut) from now on; its amount changes with /sim/transfer."""
+    sim = request.app[SIM_KEY]
+    body = await _json_body(request)
+    coin = body.get("coin")
+    if not isinstance(coin, str) or not coin.isalnum() or not coin.isupper():
+        return _bad("coin must be an uppercase coin name such as BTC or USDC")
+    try:
+        holding = sim.exchange.collateral_set(
+            coin, _decimal_field(body, "usdPrice"), _decimal_field(body, "collateralRatio")
+        )
+    except ValueError as problem:
+        return _bad(str(problem))
+    sim.flush()
+    return web.json_response(
+        {
+            "coin": coin,
+            "amount": str(holding.amount),
+            "usdPrice": str(holding.usd_price),
+            "collateralRatio": str(holding.collateral_ratio),
+        }
+    )
 
 
 async def control_fault(request: web.Request) -> web.Response:

@@ -7,8 +7,8 @@ Order fills happen inside the call (market orders, marketable limits) or inside
 `on_price` (resting limits, TP/SL and conditional triggers).
 
 `Exchange` is one object made of parts by job: order requests (orders.py), matching
-and fills (matching.py), TP/SL and conditional orders (tpsl.py), trailing stops (trailing.py)
-and reads (queries.py).
+and fills (matching.py), TP/SL and conditional orders (tpsl.py), trailing stops (trailing.py),
+reads (queries.py) and the wallet's ledger: transfers, collateral, the transaction log (ledger.py).
 This module keeps the state they share, account settings and the outbox.
 """
 
@@ -17,6 +17,7 @@ from decimal import Decimal
 from . import params as p
 from .errors import LEVERAGE_NOT_MODIFIED, MODE_NOT_MODIFIED, PARAMS_ERROR, POSITION_EXISTS, SimError, error
 from .instruments import Instrument
+from .ledger import Ledger
 from .market import Market, wall_ms
 from .matching import Matching
 from .numbers import ONE, is_multiple
@@ -27,7 +28,7 @@ from .tpsl import TakeProfitStopLoss
 from .trailing import TrailingStops
 
 
-class Exchange(OrderRequests, Matching, TakeProfitStopLoss, TrailingStops, Queries):
+class Exchange(OrderRequests, Matching, TakeProfitStopLoss, TrailingStops, Queries, Ledger):
     """One account on the venue: its state, settings and outbox; the parts above do the rest."""
 
     def __init__(self, instruments: dict[str, Instrument], market: Market, config: VenueConfig) -> None:

@@ -48,7 +48,9 @@ class Matching:
                 continue
             order_im += order.leaves_qty * order.price / self.leverage(order.symbol)
         wallet = self.account.wallet_balance
-        margin_balance = wallet + unrealised
+        collateral = tuple(self.account.collateral.values())
+        # Bybit's cross margin: margin balance = wallet balances after the haircut + perp UPL.
+        margin_balance = wallet + sum((coin.margin_value for coin in collateral), ZERO) + unrealised
         available = max(ZERO, margin_balance - position_im - order_im)
         return WalletTotals(
             wallet,
@@ -59,6 +61,7 @@ class Matching:
             maintenance,
             available,
             self.account.cum_realised,
+            collateral,
         )
 
     def _check_margin(self, order: Order, position: Position, reference_price: Decimal) -> None:
@@ -170,6 +173,7 @@ class Matching:
             seq=self._next_seq(),
         )
         account.executions.append(execution)
+        self._log_trade(execution, position)
         if result.closed_qty:
             account.closed_pnls.append(
                 ClosedPnl(

@@ -13,8 +13,8 @@ from . import rules
 from .exchange import Exchange
 from .instruments import Instrument
 from .market import MINUTE_MS, Candle, Market, Trade
-from .numbers import ZERO, fixed, money, plain, rate
-from .state import OPEN_STATUSES, ClosedPnl, Execution, Order, Position, WalletTotals
+from .numbers import ZERO, fixed, money, plain
+from .state import OPEN_STATUSES, ClosedPnl, Execution, Order, Position
 
 HOUR_MS = 3_600_000
 FUNDING_INTERVAL_MS = 8 * HOUR_MS
@@ -326,50 +326,6 @@ def ws_position_row(exchange: Exchange, position: Position) -> dict:
     row["category"] = "linear"
     row["mmrSysUpdatedTime"] = ""
     return row
-
-
-def wallet_row(totals: WalletTotals) -> dict:
-    wallet = totals.wallet_balance
-    equity = totals.margin_balance
-    coin = {
-        "coin": "USDT",
-        "equity": money(equity),
-        "usdValue": money(equity),
-        "walletBalance": money(wallet),
-        "availableToWithdraw": "",
-        "availableToBorrow": "",
-        "borrowAmount": "0",
-        "accruedInterest": "0",
-        "totalOrderIM": money(totals.order_im),
-        "totalPositionIM": money(totals.position_im),
-        "totalPositionMM": money(totals.maintenance),
-        "unrealisedPnl": money(totals.unrealised),
-        "cumRealisedPnl": money(totals.cum_realised),
-        "bonus": "0",
-        "collateralSwitch": True,
-        "marginCollateral": True,
-        "locked": "0",
-        "spotHedgingQty": "0",
-        "spotBorrow": "0",
-    }
-    return {
-        "accountType": "UNIFIED",
-        "accountLTV": "0",
-        "accountIMRate": rate(totals.im_rate),
-        "accountIMRateByMp": rate(totals.im_rate),
-        "accountMMRate": rate(totals.mm_rate),
-        "accountMMRateByMp": rate(totals.mm_rate),
-        "totalEquity": money(equity),
-        "totalWalletBalance": money(wallet),
-        "totalMarginBalance": money(equity),
-        "totalAvailableBalance": money(totals.available),
-        "totalPerpUPL": money(totals.unrealised),
-        "totalInitialMargin": money(totals.initial_margin),
-        "totalInitialMarginByMp": money(totals.initial_margin),
-        "totalMaintenanceMargin": money(totals.maintenance),
-        "totalMaintenanceMarginByMp": money(totals.maintenance),
-        "coin": [coin],
-    }
 
 
 def execution_row(execution: Execution, inst: Instrument) -> dict:

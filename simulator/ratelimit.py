@@ -1,7 +1,8 @@
 """Bybit's per-UID rate limits: a rolling one-second window per key and endpoint.
 
 Default tier (what a fresh Bybit account gets, docs/v5/rate-limit/): 10/s for each
-order-writing endpoint, 5/s for disconnected-cancel-all, 50/s for each private read.
+order-writing endpoint, 5/s for disconnected-cancel-all, 50/s for each private read
+except the transaction log's 25/s.
 Higher tiers raise the order-writing limit (VIP 20-60/s, PRO 200-1200/s); reads stay at
 50/s unless the tier's order limit is higher.
 """
@@ -41,6 +42,8 @@ TIERS = {
     "pro6": 1200,
 }
 READ_LIMIT = 50
+# Reads with a limit of their own (docs/v5/rate-limit/rate-limit.mdx, "accountType=UNIFIED").
+READ_LIMITS = {"/v5/account/transaction-log": 25}
 DCP_LIMIT = 5
 
 
@@ -68,7 +71,7 @@ class RateLimiter:
             return self.order_limit
         if path in DCP:
             return DCP_LIMIT
-        return max(READ_LIMIT, self.order_limit)
+        return max(READ_LIMITS.get(path, READ_LIMIT), self.order_limit)
 
     def take(self, key: str, path: str, units: int, now_ms: int) -> tuple[int, int, int, int]:
         """Consume up to `units`; answer (granted, limit, remaining, reset_ms) for the headers."""

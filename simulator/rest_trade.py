@@ -1,11 +1,12 @@
-"""Bybit V5 private REST: orders, positions and the account (wallet, executions, closed PnL, DCP).
+"""Bybit V5 private REST: orders, positions and the account (wallet, transaction log, executions,
+closed PnL, DCP).
 
 Each endpoint takes the simulator, the parsed request and when it arrived, and returns
 Bybit's `result`; rest.py checks the signature and rate limit first and wraps the answer.
 """
 
 from . import params as p
-from . import payloads
+from . import payloads, payloads_wallet
 from .errors import MESSAGES, PARAMS_ERROR, TOO_MANY_VISITS, SimError, error
 from .market import wall_ms
 from .rest import MAX_BATCH, ORDER_BATCH, ORDER_CREATE
@@ -151,7 +152,7 @@ def wallet_balance(sim: Simulator, request: dict, received_ns: int) -> dict:
     account_type = p.text(request, "accountType", required=True)
     if account_type != "UNIFIED":
         raise SimError(PARAMS_ERROR, "accountType only support UNIFIED")
-    return {"list": [payloads.wallet_row(sim.exchange.totals())]}
+    return {"list": [payloads_wallet.wallet_row(sim.exchange.totals())]}
 
 
 def execution_list(sim: Simulator, request: dict, received_ns: int) -> dict:
@@ -178,6 +179,18 @@ def closed_pnl(sim: Simulator, request: dict, received_ns: int) -> dict:
     }
 
 
+def transaction_log(sim: Simulator, request: dict, received_ns: int) -> dict:
+    """The unified wallet's cash changes (ledger.py), newest first, 20 a page by default."""
+    rows = sim.exchange.transaction_log(request)
+    limit, offset = p.page(request, default=20, maximum=50)
+    chunk, cursor = p.paginate(rows, limit, offset)
+    instruments = sim.exchange.instruments
+    return {
+        "nextPageCursor": cursor,
+        "list": [payloads_wallet.transaction_log_row(e, instruments.get(e.symbol)) for e in chunk],
+    }
+
+
 # When this simulator process started: its key's createdAt.
 _STARTED_MS = wall_ms()
 
@@ -201,6 +214,7 @@ PRIVATE_ROUTES = {
     ("POST", "/v5/position/trading-stop"): trading_stop,
     ("POST", "/v5/position/switch-mode"): switch_mode,
     ("GET", "/v5/account/wallet-balance"): wallet_balance,
+    ("GET", "/v5/account/transaction-log"): transaction_log,
     ("GET", "/v5/account/query-dcp-info"): query_dcp_info,
     ("GET", "/v5/execution/list"): execution_list,
     ("GET", "/v5/position/closed-pnl"): closed_pnl,

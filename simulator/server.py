@@ -35,6 +35,8 @@ def create_app(sim: Simulator) -> web.Application:
     app.router.add_post("/sim/price", control.control_price)
     app.router.add_post("/sim/liquidation", control.control_liquidation)
     app.router.add_post("/sim/fault", control.control_fault)
+    app.router.add_post("/sim/transfer", control.control_transfer)
+    app.router.add_post("/sim/collateral", control.control_collateral)
     app.router.add_post("/sim/reset", control.control_reset)
     app.router.add_post("/sim/settings", control.control_settings)
     app.router.add_get("/sim/state", control.control_state)

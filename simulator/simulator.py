@@ -14,7 +14,7 @@ from decimal import Decimal
 
 from aiohttp import web
 
-from . import payloads, replay
+from . import payloads, payloads_wallet, replay
 from .exchange import Exchange
 from .faults import FaultBook
 from .instruments import DEFAULT_INSTRUMENTS
@@ -350,7 +350,7 @@ class Simulator:
             "order": lambda: [payloads.order_row(o, instruments.get(o.symbol)) for o in orders.values()],
             "execution": lambda: [payloads.ws_execution_row(e, instruments[e.symbol]) for e in executions],
             "position": lambda: [payloads.ws_position_row(self.exchange, pos) for pos in positions.values()],
-            "wallet": lambda: [payloads.wallet_row(self.exchange.totals())],
+            "wallet": lambda: [payloads_wallet.wallet_row(self.exchange.totals())],
         }
         present = {"order": orders, "execution": executions, "position": positions, "wallet": wallet}
         now = wall_ms()
@@ -519,7 +519,7 @@ class Simulator:
             "marketTime": self.clock.now_ms(),
             "orders": [payloads.state_order(order) for order in exchange.account.received],
             "positions": positions,
-            "wallet": payloads.wallet_row(exchange.totals()),
+            "wallet": payloads_wallet.wallet_row(exchange.totals()),
             "prices": payloads.market_prices(self.market),
             "replay": {
                 "status": self.replay_status,

@@ -169,8 +169,71 @@ class ClosedPnl:
     time_ms: int
 
 
+# Transaction log types (docs/v5/enum.mdx#typeuta-translog): money moved into or out of
+# the unified wallet, and trades.
+TRANSFER_IN = "TRANSFER_IN"
+TRANSFER_OUT = "TRANSFER_OUT"
+TRADE = "TRADE"
+SETTLE_COIN = "USDT"
+
+
+@dataclass(slots=True)
+class LogEntry:
+    """One row of ``/v5/account/transaction-log``: a cash change of one coin of the wallet.
+
+    ``cash_flow`` is signed (a transfer out or a realised loss is negative); Bybit's
+    ``change`` = cashFlow + funding - fee; ``cash_balance`` is the coin's wallet balance after it.
+    """
+
+    entry_id: str
+    time_ms: int
+    type: str
+    currency: str
+    cash_flow: Decimal
+    cash_balance: Decimal
+    fee: Decimal = ZERO
+    funding: Decimal = ZERO
+    symbol: str = ""
+    category: str = ""  # "" for wallet transfers: they belong to no product
+    side: str = "None"
+    qty: Decimal = ZERO
+    size: Decimal = ZERO  # the position after a trade, signed (a short is negative)
+    trade_price: Decimal = ZERO
+    fee_rate: Decimal | None = None
+    trade_id: str = ""
+    order_id: str = ""
+    order_link_id: str = ""
+
+    @property
+    def change(self) -> Decimal:
+        return self.cash_flow + self.funding - self.fee
+
+
+@dataclass(slots=True)
+class Collateral:
+    """A coin other than USDT in the wallet: its amount, its USD price and its collateral value
+    ratio (1 - haircut: what a USD of it counts for as margin, Bybit's ``collateralRatio``)."""
+
+    coin: str
+    amount: Decimal
+    usd_price: Decimal
+    collateral_ratio: Decimal
+
+    @property
+    def usd_value(self) -> Decimal:
+        return self.amount * self.usd_price
+
+    @property
+    def margin_value(self) -> Decimal:
+        return self.usd_value * self.collateral_ratio
+
+
 @dataclass
 class WalletTotals:
+    """The unified account in USD. ``wallet_balance`` and ``unrealised`` are USDT's (the perps
+    settle in it); the other coins (``collateral``) count at their USD value in the equity
+    and after their haircut in the margin balance, as Bybit's cross margin does."""
+
     wallet_balance: Decimal
     unrealised: Decimal
     margin_balance: Decimal
@@ -179,6 +242,29 @@ class WalletTotals:
     maintenance: Decimal
     available: Decimal
     cum_realised: Decimal
+    collateral: tuple[Collateral, ...] = ()
+
+    @property
+    def usdt_equity(self) -> Decimal:
+        return self.wallet_balance + self.unrealised
+
+    @property
+    def collateral_usd(self) -> Decimal:
+        return sum((coin.usd_value for coin in self.collateral), ZERO)
+
+    @property
+    def collateral_margin(self) -> Decimal:
+        return sum((coin.margin_value for coin in self.collateral), ZERO)
+
+    @property
+    def total_equity(self) -> Decimal:
+        """Every coin at its USD value, no haircut (Bybit's totalEquity)."""
+        return self.usdt_equity + self.collateral_usd
+
+    @property
+    def total_wallet_balance(self) -> Decimal:
+        """Wallet balances in USD after the haircut (Bybit's totalWalletBalance)."""
+        return self.wallet_balance + self.collateral_margin
 
     @property
     def initial_margin(self) -> Decimal:
@@ -207,3 +293,5 @@ class Account:
     closed_pnls: list = field(default_factory=list)
     received: list = field(default_factory=list)  # every order request, in arrival order
     dcp_windows: dict = field(default_factory=dict)  # product -> seconds
+    transaction_log: list = field(default_factory=list)  # LogEntry, oldest first
+    collateral: dict = field(default_factory=dict)  # coin -> Collateral (coins other than USDT)

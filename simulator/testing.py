@@ -103,6 +103,18 @@ class SimulatorHandle:
                 body[name] = value
         return self._call("POST", "/sim/fault", body)
 
+    def transfer(self, amount, coin: str = "USDT") -> dict:
+        """Deposit (`amount` > 0) or withdraw (< 0) a coin: a TRANSFER_IN/TRANSFER_OUT row."""
+        return self._call("POST", "/sim/transfer", {"coin": coin, "amount": str(amount)})
+
+    def collateral(self, coin: str, usd_price, collateral_ratio) -> dict:
+        """Price a coin other than USDT, and its collateral value ratio (1 - haircut)."""
+        return self._call(
+            "POST",
+            "/sim/collateral",
+            {"coin": coin, "usdPrice": str(usd_price), "collateralRatio": str(collateral_ratio)},
+        )
+
     def configure(self, *, rate_tier: str | None = None, latency_ms: int | None = None) -> dict:
         """The rate tier and the latency added to every REST answer, until the next reset."""
         body = {"rateTier": rate_tier, "latencyMs": latency_ms}

@@ -156,7 +156,9 @@ def _day_line(daily: dict) -> str:
     if daily["outcome"] is None:
         return f"Today: no record yet ({limits})"
     pnl_usdt, pnl_pct = money_text(daily["pnl_usdt"], signed=True), pct_text(daily["pnl_pct"], signed=True)
-    return f"Today: {pnl_usdt} USDT ({pnl_pct} %), {limits}, {daily['outcome']}"
+    net = decimal_or_none(daily.get("net_transfers"))
+    moved = f", net transfers {money_text(net, signed=True)} USDT not in it" if net else ""
+    return f"Today: {pnl_usdt} USDT ({pnl_pct} %{moved}), {limits}, {daily['outcome']}"
 
 
 def _decision_line(decision: Decision) -> str:

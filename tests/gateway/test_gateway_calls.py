@@ -101,7 +101,7 @@ def test_a_market_entry_opens_a_position_the_wallet_margins(gateway, sim):
     )
     wallet = gateway.wallet()
     assert wallet.total_initial_margin == position.position_im > 0
-    assert wallet.im_pct == wallet.total_initial_margin / wallet.total_equity * 100
+    assert wallet.im_pct == wallet.account_im_rate * 100 == D("0.97")  # Bybit's 4 decimals: 0.0097
     order = gateway.get_order(order_link_id=ack.order_link_id)
     assert order.order_id == ack.order_id and order.status == "Filled" and order.cum_exec_qty == D("0.010")
     assert [entry["orderLinkId"] for entry in sim.state()["orders"]] == [ack.order_link_id]

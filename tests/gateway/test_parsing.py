@@ -17,6 +17,7 @@ from trading.bybit.parsing import (
     parse_position,
     parse_public_trade,
     parse_ticker,
+    parse_transaction_log,
     parse_wallet,
     venue_time_ms,
 )
@@ -120,24 +121,71 @@ def test_it_parses_a_unified_wallet_and_its_im_pct():
     assert wallet.total_initial_margin == D("0")
     assert wallet.account_im_rate == D("0")
     assert wallet.im_pct == 0
+    [btc] = wallet.coins
+    assert (btc.coin, btc.equity, btc.usd_value, btc.usd_price) == ("BTC", D("0"), D("0"), None)
+
+
+def test_the_wallet_streams_coins_give_their_usd_prices():
+    wallet = parse_wallet(bybit_example("ws_wallet")["data"][0])
+    # 36.70759517 USD for 0.00102964 BTC
+    assert wallet.usd_prices() == {"BTC": D("36.70759517") / D("0.00102964")}
+    assert wallet.total_equity == D("10262.91335023") and wallet.total_margin_balance == D("9684.46297164")
 
 
 @pytest.mark.parametrize(
-    ("initial_margin", "equity", "im_rate", "expected"),
+    ("initial_margin", "margin_balance", "im_rate", "expected"),
     [
-        ("800", "1000", None, "80"),
+        # Bybit's accountIMRate wins: IM / margin balance after haircuts, not IM / equity.
+        ("800", "1000", "0.8", "80"),
+        ("700", "875", "0.8", "80"),
         ("1200", "1000", "1.2", "120"),
-        ("0", "0", None, "0"),
         ("10", "0", "1.5", "150"),
+        # Without it (""), the same quotient from the totals.
+        ("800", "1000", None, "80"),
+        ("0", "0", None, "0"),
         ("10", "0", None, "Infinity"),
+        ("10", None, None, "Infinity"),
     ],
 )
-def test_im_pct_is_initial_margin_over_equity(initial_margin, equity, im_rate, expected):
+def test_im_pct_is_bybits_account_im_rate(initial_margin, margin_balance, im_rate, expected):
     assert im_pct_of(
         total_initial_margin=D(initial_margin),
-        total_equity=D(equity),
+        total_margin_balance=None if margin_balance is None else D(margin_balance),
         account_im_rate=None if im_rate is None else D(im_rate),
     ) == D(expected)
+
+
+def test_im_pct_follows_account_im_rate_where_it_differs_from_im_over_equity():
+    # 3300.33 IM on 15978.55 equity is 20.66 %; over the 14778.55 margin balance (a BTC
+    # collateral hair-cut by 20 %) it is 22.33 %, the figure Bybit reports.
+    account = {
+        "totalEquity": "15978.548185",
+        "totalMarginBalance": "14778.548185",
+        "totalInitialMargin": "3300.33",
+        "accountIMRate": "0.2233",
+    }
+    assert parse_wallet(account).im_pct == D("22.33")
+
+
+def test_it_parses_a_transaction_log_row():
+    first, trade, _ = (
+        parse_transaction_log(row) for row in bybit_example("account_transaction_log")["result"]["list"]
+    )
+    assert (first.entry_id, first.type, first.currency, first.symbol) == (
+        "592324_XRPUSDT_161440249321",
+        "SETTLEMENT",
+        "USDT",
+        "XRPUSDT",
+    )
+    assert first.transaction_time == datetime.fromtimestamp(1672128000, tz=UTC)
+    assert (first.funding, first.fee, first.cash_flow, first.change) == (D("-0.003676"), 0, 0, D("-0.003676"))
+    assert (trade.side, trade.qty, trade.size, trade.trade_price) == ("Buy", D("88"), D("100"), D("0.3615"))
+    assert (trade.fee, trade.fee_rate, trade.cash_balance) == (
+        D("0.01908720"),
+        D("0.0006"),
+        D("5086.56192602"),
+    )
+    assert trade.funding == 0 and trade.order_link_id == "linear-order"  # funding "" = none
 
 
 def test_it_parses_a_position_row():

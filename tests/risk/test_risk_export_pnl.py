@@ -14,7 +14,9 @@ from risk.models import DailyPnL
 
 pytestmark = pytest.mark.django_db
 
-HEADER = "date,baseline_equity,last_equity,pnl_usdt,pnl_pct,high_equity,low_equity,outcome,account"
+HEADER = (
+    "date,baseline_equity,last_equity,pnl_usdt,pnl_pct,high_equity,low_equity,outcome,account,net_transfers"
+)
 
 
 @pytest.fixture
@@ -34,6 +36,8 @@ def days():
             high_equity=Decimal(high),
             low_equity=Decimal(low),
             outcome=outcome,
+            # A withdrawal on the 10th: not in its PnL, written beside it.
+            net_transfers=Decimal("-1500") if day == date(2025, 3, 10) else Decimal("0"),
         )
 
 
@@ -45,9 +49,9 @@ def test_the_csv_matches_the_rows_oldest_first(days, tmp_path):
 
     assert path.read_text().splitlines() == [
         HEADER,
-        "2025-03-09,10000.0000,10102.5000,102.5000,1.0250,10150.0000,9990.1234,open,unknown",
-        "2025-03-10,10102.5000,9590.1000,-512.4000,-5.0720,10110.0000,9590.1000,stop_hit,unknown",
-        "2025-03-11,9590.1000,10549.2000,959.1000,10.0009,10549.2000,9580.0000,target_hit,unknown",
+        "2025-03-09,10000.0000,10102.5000,102.5000,1.0250,10150.0000,9990.1234,open,unknown,0.0000",
+        "2025-03-10,10102.5000,9590.1000,-512.4000,-5.0720,10110.0000,9590.1000,stop_hit,unknown,-1500.0000",
+        "2025-03-11,9590.1000,10549.2000,959.1000,10.0009,10549.2000,9580.0000,target_hit,unknown,0.0000",
     ]
     assert "wrote 3 day(s)" in out.getvalue()
     # Every cell reads back as the stored value.
@@ -62,7 +66,7 @@ def test_dates_can_be_bounded_and_written_to_stdout(days):
     call_command("export_pnl", "--output", "-", "--since", "2025-03-10", "--until", "2025-03-10", stdout=out)
     assert out.getvalue().splitlines() == [
         HEADER,
-        "2025-03-10,10102.5000,9590.1000,-512.4000,-5.0720,10110.0000,9590.1000,stop_hit,unknown",
+        "2025-03-10,10102.5000,9590.1000,-512.4000,-5.0720,10110.0000,9590.1000,stop_hit,unknown,-1500.0000",
     ]
 
 

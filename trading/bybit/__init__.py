@@ -9,6 +9,7 @@ from trading.bybit.types import (
     ApiKeyInfo,
     BatchItemResult,
     ClosedPnl,
+    CoinBalance,
     ExchangeMode,
     Execution,
     Kline,
@@ -23,6 +24,8 @@ from trading.bybit.types import (
     RateLimitStatus,
     Ticker,
     TimeInForce,
+    TransactionLog,
+    TransactionLogEntry,
     Wallet,
 )
 
@@ -32,6 +35,7 @@ __all__ = [
     "BatchItemResult",
     "BybitGateway",
     "ClosedPnl",
+    "CoinBalance",
     "ExchangeMode",
     "Execution",
     "Kline",
@@ -46,5 +50,7 @@ __all__ = [
     "RateLimitStatus",
     "Ticker",
     "TimeInForce",
+    "TransactionLog",
+    "TransactionLogEntry",
     "Wallet",
 ]

@@ -1,4 +1,5 @@
-"""The account: positions, wallet, leverage, position TP/SL, fills, closed PnL and the DCP window."""
+"""The account: positions, wallet, leverage, position TP/SL, fills, closed PnL, the transaction log
+and the DCP window."""
 
 from __future__ import annotations
 
@@ -13,10 +14,20 @@ from trading.bybit.parsing import (
     parse_closed_pnl,
     parse_execution,
     parse_position,
+    parse_transaction_log,
     parse_wallet,
     plain,
 )
-from trading.bybit.types import CATEGORY, SETTLE_COIN, ApiKeyInfo, ClosedPnl, Execution, Position, Wallet
+from trading.bybit.types import (
+    CATEGORY,
+    SETTLE_COIN,
+    ApiKeyInfo,
+    ClosedPnl,
+    Execution,
+    Position,
+    TransactionLog,
+    Wallet,
+)
 from trading.errors import BadRequest, GatewayError
 from trading.rules import Side
 
@@ -169,6 +180,46 @@ class AccountCalls(BybitHttp):
         Bybit's default is the last 7)."""
         params = _history_params(symbol=symbol, start=start, end=end, limit=limit)
         return [parse_closed_pnl(row) for row in self._paged("get_closed_pnl", params, max_pages=max_pages)]
+
+    def transaction_log(
+        self,
+        *,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        currency: str | None = None,
+        log_type: str | None = None,
+        limit: int = 50,
+        max_pages: int = 20,
+    ) -> TransactionLog:
+        """The unified account's transaction log (``/v5/account/transaction-log``), newest first,
+        following ``nextPageCursor`` for at most ``max_pages`` pages of ``limit`` (1-50) rows.
+
+        Every category and currency unless one is named (``log_type``: ``TRANSFER_IN``, ...).
+        Bybit's window: neither bound = the last 24 hours; only ``start`` = 24 hours from it;
+        only ``end`` = 24 hours up to it; both = at most 7 days apart. The answer says where
+        it stopped (``next_cursor`` "" = every page read).
+        """
+        if not 1 <= limit <= 50:
+            raise ValueError(f"limit must be 1-50, got {limit}")
+        params: dict[str, Any] = {"accountType": "UNIFIED", "limit": limit}
+        if start is not None:
+            params["startTime"] = ms_from_datetime(start)
+        if end is not None:
+            params["endTime"] = ms_from_datetime(end)
+        if currency:
+            params["currency"] = currency
+        if log_type:
+            params["type"] = log_type
+        rows: list[dict[str, Any]] = []
+        cursor = ""
+        for _ in range(max_pages):
+            page = dict(params, cursor=cursor) if cursor else params
+            result = self._request("get_transaction_log", page).get("result") or {}
+            rows.extend(result.get("list") or [])
+            cursor = result.get("nextPageCursor") or ""
+            if not cursor:
+                break
+        return TransactionLog(entries=tuple(parse_transaction_log(row) for row in rows), next_cursor=cursor)
 
     def set_dcp_window(self, *, seconds: int) -> None:
         """Set the disconnect-cancel-all window for derivatives (3-300 s).

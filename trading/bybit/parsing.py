@@ -12,12 +12,14 @@ from typing import Any
 from trading.bybit.types import (
     ApiKeyInfo,
     ClosedPnl,
+    CoinBalance,
     Execution,
     Kline,
     Order,
     Position,
     PublicTrade,
     Ticker,
+    TransactionLogEntry,
     Wallet,
 )
 from trading.errors import GatewayError
@@ -127,30 +129,43 @@ def parse_position(row: Mapping[str, Any]) -> Position | None:
 
 
 def im_pct_of(
-    *, total_initial_margin: Decimal, total_equity: Decimal, account_im_rate: Decimal | None
+    *, total_initial_margin: Decimal, total_margin_balance: Decimal | None, account_im_rate: Decimal | None
 ) -> Decimal:
-    """Initial-margin ratio in percent: totalInitialMargin / totalEquity * 100.
+    """The account's initial-margin ratio in percent: Bybit's ``accountIMRate`` x 100.
 
-    With no positive equity the quotient means nothing; fall back to Bybit's
-    ``accountIMRate`` (a fraction), and if that is missing too, report 0 when
-    no margin is in use and infinity otherwise (so the 100 % guard blocks).
+    ``accountIMRate`` is total initial margin over the margin balance (cross margin:
+    wallet balances after each coin's haircut, plus perp UPL; Bybit's UTA glossary and
+    docs/v5/account/wallet-balance.mdx), the ratio Bybit's app shows. Bybit sends it with 4
+    decimals ("0.8012" = 80.12 %). Without it (``""``), the same quotient from
+    ``totalInitialMargin``/``totalMarginBalance``; with no positive margin balance, 0 when no
+    margin is in use and infinity otherwise (so the 100 % guard blocks).
     """
-    if total_equity > 0:
-        return total_initial_margin / total_equity * 100
     if account_im_rate is not None:
         return account_im_rate * 100
+    if total_margin_balance is not None and total_margin_balance > 0:
+        return total_initial_margin / total_margin_balance * 100
     return Decimal("0") if total_initial_margin == 0 else Decimal("Infinity")
 
 
+def parse_coin_balance(row: Mapping[str, Any]) -> CoinBalance:
+    return CoinBalance(
+        coin=row.get("coin") or "",
+        equity=_decimal(row.get("equity")),
+        wallet_balance=_decimal(row.get("walletBalance")),
+        usd_value=decimal_or_none(row.get("usdValue")),
+    )
+
+
 def parse_wallet(account: Mapping[str, Any]) -> Wallet:
-    """A ``Wallet`` from ``wallet-balance`` ``list[0]`` (accountType UNIFIED)."""
-    total_equity = _decimal(account.get("totalEquity"))
+    """A ``Wallet`` from ``wallet-balance`` ``list[0]`` (accountType UNIFIED), or the same object
+    of the private ``wallet`` stream."""
     total_initial_margin = _decimal(account.get("totalInitialMargin"))
+    total_margin_balance = decimal_or_none(account.get("totalMarginBalance"))
     account_im_rate = decimal_or_none(account.get("accountIMRate"))
     return Wallet(
-        total_equity=total_equity,
+        total_equity=_decimal(account.get("totalEquity")),
         total_wallet_balance=_decimal(account.get("totalWalletBalance")),
-        total_margin_balance=decimal_or_none(account.get("totalMarginBalance")),
+        total_margin_balance=total_margin_balance,
         total_available_balance=decimal_or_none(account.get("totalAvailableBalance")),
         total_initial_margin=total_initial_margin,
         total_maintenance_margin=decimal_or_none(account.get("totalMaintenanceMargin")),
@@ -158,9 +173,37 @@ def parse_wallet(account: Mapping[str, Any]) -> Wallet:
         account_im_rate=account_im_rate,
         im_pct=im_pct_of(
             total_initial_margin=total_initial_margin,
-            total_equity=total_equity,
+            total_margin_balance=total_margin_balance,
             account_im_rate=account_im_rate,
         ),
+        coins=tuple(parse_coin_balance(row) for row in account.get("coin") or () if row.get("coin")),
+    )
+
+
+def parse_transaction_log(row: Mapping[str, Any]) -> TransactionLogEntry:
+    """A row of ``/v5/account/transaction-log``. ``transactionTime`` is a string of ms (the docs'
+    older example had a JSON number: both are taken)."""
+    return TransactionLogEntry(
+        entry_id=str(row.get("id") or ""),
+        transaction_time=datetime_from_ms(row.get("transactionTime")),
+        type=row.get("type") or "",
+        currency=row.get("currency") or "",
+        symbol=row.get("symbol") or "",
+        category=row.get("category") or "",
+        side=row.get("side") or "None",
+        qty=_decimal(row.get("qty")),
+        size=_decimal(row.get("size")),
+        trade_price=_price_or_none(row.get("tradePrice")),
+        funding=_decimal(row.get("funding")),
+        fee=_decimal(row.get("fee")),
+        cash_flow=_decimal(row.get("cashFlow")),
+        change=_decimal(row.get("change")),
+        cash_balance=decimal_or_none(row.get("cashBalance")),
+        fee_rate=decimal_or_none(row.get("feeRate")),
+        trade_id=row.get("tradeId") or "",
+        order_id=row.get("orderId") or "",
+        order_link_id=row.get("orderLinkId") or "",
+        trans_sub_type=row.get("transSubType") or "",
     )
 
 

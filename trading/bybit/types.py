@@ -172,8 +172,31 @@ class Position:
 
 
 @dataclass(frozen=True, slots=True)
+class CoinBalance:
+    """One coin of the unified wallet: amounts in the coin, ``usd_value`` in USD."""
+
+    coin: str
+    equity: Decimal
+    wallet_balance: Decimal
+    usd_value: Decimal | None
+
+    @property
+    def usd_price(self) -> Decimal | None:
+        """The coin's USD price as the wallet values it (None when it holds none)."""
+        if self.usd_value is None or self.equity == 0:
+            return None
+        return self.usd_value / self.equity
+
+
+@dataclass(frozen=True, slots=True)
 class Wallet:
-    """The unified account, in USDT. ``im_pct`` is the initial-margin ratio in percent (80 = 80 %)."""
+    """The unified account, in USD (our equity figures call it USDT).
+
+    ``im_pct`` is Bybit's own ``accountIMRate`` in percent (80 = 80 %): total initial margin
+    over the *margin balance* (coins after their haircut, plus perp UPL), the figure Bybit's
+    app shows and acts on, not initial margin over ``total_equity``; they differ on an
+    account holding coins other than USDT.
+    """
 
     total_equity: Decimal
     total_wallet_balance: Decimal
@@ -184,6 +207,50 @@ class Wallet:
     total_perp_upl: Decimal | None
     account_im_rate: Decimal | None  # Bybit's own ratio, a fraction (0.8 = 80 %)
     im_pct: Decimal
+    coins: tuple[CoinBalance, ...] = ()
+
+    def usd_prices(self) -> dict[str, Decimal]:
+        """Coin -> USD price, for the coins the wallet holds."""
+        return {coin.coin: price for coin in self.coins if (price := coin.usd_price) is not None}
+
+
+@dataclass(frozen=True, slots=True)
+class TransactionLogEntry:
+    """One row of ``/v5/account/transaction-log`` (UTA): a cash change of one coin.
+
+    ``cash_flow`` (realised PnL, a transfer; no fees), ``change`` (= cashFlow + funding - fee)
+    and ``cash_balance`` (the coin's wallet balance after it) are in ``currency``.
+    """
+
+    entry_id: str
+    transaction_time: datetime | None
+    type: str  # TRADE, SETTLEMENT, TRANSFER_IN, TRANSFER_OUT, ... (docs/v5/enum.mdx#typeuta-translog)
+    currency: str
+    symbol: str
+    category: str
+    side: str  # "Buy", "Sell" or "None"
+    qty: Decimal
+    size: Decimal
+    trade_price: Decimal | None
+    funding: Decimal
+    fee: Decimal
+    cash_flow: Decimal
+    change: Decimal
+    cash_balance: Decimal | None
+    fee_rate: Decimal | None
+    trade_id: str
+    order_id: str
+    order_link_id: str
+    trans_sub_type: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class TransactionLog:
+    """Transaction log rows, newest first. ``next_cursor`` is "" when every page was read, else
+    where a later call would go on (the reader stopped at its page limit)."""
+
+    entries: tuple[TransactionLogEntry, ...]
+    next_cursor: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -200,7 +200,7 @@
     setText("daily-pnl", `${daily.pnl_pct_text} %`);
     meter.value = Number(daily.pnl_pct);
     setText("daily-details",
-      `${daily.pnl_usdt_text} USDT on ${daily.baseline_text} · ` +
+      `${daily.pnl_usdt_text} USDT on ${daily.baseline_text}${daily.moved_text || ""} · ` +
       `target +${daily.target_pct} % (${daily.target_equity_text}, ${daily.to_target_pct_text} pts away) · ` +
       `stop −${daily.stop_pct} % (${daily.stop_equity_text}, ${daily.to_stop_pct_text} pts away) · ${daily.outcome}`);
   }
@@ -402,7 +402,7 @@
     limitLines(daily, fromMs, toMs) {
       if (!daily || !daily.available) return [[], [], []];
       const line = (value) => [{ x: fromMs, y: Number(value) }, { x: toMs, y: Number(value) }];
-      return [line(daily.baseline), line(daily.target_equity), line(daily.stop_equity)];
+      return [line(daily.baseline_adjusted || daily.baseline), line(daily.target_equity), line(daily.stop_equity)];
     },
 
     build(samples, history, daily, nowMs) {
