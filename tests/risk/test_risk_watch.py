@@ -15,6 +15,7 @@ from core.models import TradingState
 from risk import daily
 from risk.daily import daily_control_step
 from risk.models import DailyPnL
+from risk.rules import DayOutcome
 from risk.watch import RiskWatch
 from tests.support.engine import EngineThread, make_runner
 from tests.support.sim import market_order, sim_positions
@@ -169,3 +170,28 @@ def test_the_daily_disable_survives_a_restart_of_the_watch_and_lifts_at_midnight
         gateway=gateway, now=until + timedelta(seconds=1)
     )  # the beat, after 00:00 UTC
     assert lifted.reenabled and TradingState.load().disabled_until is None
+
+
+def test_a_deposit_of_a_fifth_fires_no_target_and_the_watch_settles_on_the_new_transfers(sim, watch_settings):
+    gateway = worker_gateway()
+    open_book(gateway)
+    thread = start_watch(sim)
+    try:
+        wait_watching(thread, 3)
+        sim.transfer("2000")  # +20 % of the equity: an estimate past the +10 % target
+        runner = thread.runner
+        wait_until(
+            lambda: runner.day is not None and runner.day.net_transfers == Decimal("2000"), what="transfers"
+        )
+        checks = sum(
+            n
+            for key, n in runner.counts.items()
+            if key.startswith("daily_check_") and key != "daily_check_new_day"
+        )
+        estimated = runner.estimated_outcome()
+        acted = runner.counts["daily_acted"]
+    finally:
+        thread.stop()
+    assert acted == 0 and estimated is DayOutcome.OPEN and 1 <= checks <= 3
+    assert len(sim_positions(sim)) == 3 and DailyPnL.objects.get().outcome == "open"
+    assert TradingState.load().disabled_until is None
