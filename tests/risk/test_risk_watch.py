@@ -67,10 +67,16 @@ def down_3_pct(sim) -> None:
     move_all(sim, "0.97")
 
 
-def wait_watching(thread: EngineThread, symbols: int) -> None:
-    """Until the watch holds a mark for every position (its ticker subscriptions answered)."""
+def wait_watching(sim, thread: EngineThread, symbols: int) -> None:
+    """Until the watch holds a mark for every position and the venue has its subscriptions
+    (ready means reconciled, not subscribed)."""
     marks = thread.runner.marks
     wait_until(lambda: len(marks.positions) == symbols and marks.equity_estimate() is not None, what="marks")
+    topics = {"wallet", "position", *(f"tickers.{symbol}" for symbol, _qty, _price in BOOK[:symbols])}
+    wait_until(
+        lambda: topics <= {topic for topic, count in sim.state()["subscriptions"].items() if count},
+        what="the subscriptions",
+    )
 
 
 def test_a_minus_9_pct_day_is_flat_within_a_second_and_flattened_once(sim, watch_settings):
@@ -78,7 +84,7 @@ def test_a_minus_9_pct_day_is_flat_within_a_second_and_flattened_once(sim, watch
     open_book(gateway)
     thread = start_watch(sim)
     try:
-        wait_watching(thread, 3)
+        wait_watching(sim, thread, 3)
         day = DailyPnL.objects.get()  # the watch's start made the day's baseline
         assert day.outcome == "open" and day.baseline_equity > Decimal("9980")
 
@@ -108,7 +114,7 @@ def test_the_watch_acts_on_the_stream_alone_when_no_one_else_checks(sim, watch_s
     open_book(gateway)
     thread = start_watch(sim)
     try:
-        wait_watching(thread, 3)
+        wait_watching(sim, thread, 3)
         started = time.monotonic()
         down_3_pct(sim)
         wait_until(lambda: not sim_positions(sim), timeout_s=5, step_s=0.005, what="flat")
@@ -126,7 +132,7 @@ def test_a_move_inside_the_limits_asks_the_exchange_nothing(sim, watch_settings)
     open_book(gateway)
     thread = start_watch(sim)
     try:
-        wait_watching(thread, 3)
+        wait_watching(sim, thread, 3)
         move_all(sim, "0.99")  # -1 % each: a -3 % day
         marks = thread.runner.marks
         wait_until(lambda: marks.marks.get("SOLUSDT") == Decimal("178.200"), what="the SOL mark")
@@ -145,7 +151,7 @@ def test_the_daily_disable_survives_a_restart_of_the_watch_and_lifts_at_midnight
     open_book(gateway)
     thread = start_watch(sim)
     try:
-        wait_watching(thread, 3)
+        wait_watching(sim, thread, 3)
         down_3_pct(sim)
         wait_until(lambda: not sim_positions(sim), timeout_s=5, what="flat")
     finally:
@@ -177,7 +183,7 @@ def test_a_deposit_of_a_fifth_fires_no_target_and_the_watch_settles_on_the_new_t
     open_book(gateway)
     thread = start_watch(sim)
     try:
-        wait_watching(thread, 3)
+        wait_watching(sim, thread, 3)
         sim.transfer("2000")  # +20 % of the equity: an estimate past the +10 % target
         runner = thread.runner
         wait_until(
