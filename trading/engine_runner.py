@@ -2,7 +2,8 @@
 
 Start-up order, nothing traded before the last step:
 1. the gateway's one-off work (clock, instruments, position mode, DCP), retried
-   until the venue answers (in ``make run`` the simulator may start after us);
+   until the venue answers (in ``make run`` the simulator may start after us); a DCP
+   window the account may not have is best effort (journaled and alerted, never a stop);
 2. configuration from the database, the instrument table refreshed;
 3. the account reconciled over REST (positions, open orders, IM %), cooldowns
    restored from the journal, leverage set for every enabled coin, VWAP windows
@@ -36,6 +37,7 @@ from trading.engine import (
     LiquidationEngine,
     journal_rows,
 )
+from trading.engine_startup import dcp_outcome_note
 from trading.errors import AuthError, GatewayError
 from trading.worker_gateway import exchange_failure_note, exchange_ok_note
 
@@ -233,6 +235,7 @@ class EngineRunner:
         await self.publish_stats()
         if not await self._prepare_gateway(stop):
             return False
+        await asyncio.to_thread(_db, dcp_outcome_note, gateway=self.gateway)
         self.phase = "preparing"  # the venue answers: config, account, VWAP history
         await self.publish_stats()
         instruments = self.gateway.instruments.all()
@@ -286,7 +289,7 @@ class EngineRunner:
             api_key=endpoints.api_key,
             api_secret=endpoints.api_secret,
             on_update=engine.apply_private,
-            disconnect_cancel_all=self.gateway.dcp_window_s > 0,
+            disconnect_cancel_all=self.gateway.dcp_active,  # only with a window Bybit accepted
             **options,
         )
         self.liquidation_feed, self.market_feed = liquidation, market

@@ -386,6 +386,7 @@ def test_executions_and_closed_pnl_after_a_round_trip(gateway, sim):
 
 
 def test_set_dcp_window_sets_the_derivatives_window(gateway, sim):
+    sim.configure(dcp_enabled=True)
     gateway.set_dcp_window(seconds=15)
     assert sim.state()["dcp"]["window"] == 15
     with pytest.raises(ValueError):
