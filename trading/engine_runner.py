@@ -220,9 +220,10 @@ class EngineRunner:
             engine.seed_candles(symbol, klines)
 
     async def _reconcile(self) -> None:
+        # When the reads began: the engine keeps what it did since (see apply_reconciled).
+        started_ms = self.engine.clock_ms()
         account = await asyncio.to_thread(account_from_exchange, self.gateway)
-        self.engine.account = account
-        self.engine.mark_ready()
+        self.engine.apply_reconciled(account, started_ms=started_ms)
 
     async def start(self, stop: asyncio.Event) -> bool:
         """Everything before trading; False if stopped first."""
