@@ -4,7 +4,8 @@ Start-up order, nothing traded before the last step:
 1. the gateway's one-off work (clock, instruments, position mode, DCP), retried
    until the venue answers (in ``make run`` the simulator may start after us); a DCP
    window the account may not have is best effort (journaled and alerted, never a stop);
-2. configuration from the database, the instrument table refreshed;
+2. configuration from the database, the instrument table refreshed, and the journal rows
+   of our entries a crash lost before its flush rebuilt from the exchange's order history;
 3. the account reconciled over REST (positions, open orders, IM %), cooldowns
    restored from the journal, leverage set for every enabled coin, VWAP windows
    seeded from REST klines;
@@ -37,7 +38,7 @@ from trading.engine import (
     LiquidationEngine,
     journal_rows,
 )
-from trading.engine_startup import dcp_outcome_note
+from trading.engine_startup import dcp_outcome_note, journal_recover
 from trading.errors import AuthError, GatewayError
 from trading.worker_gateway import exchange_failure_note, exchange_ok_note
 
@@ -243,6 +244,8 @@ class EngineRunner:
         self.engine.set_instruments(instruments)
         await asyncio.to_thread(_db, instruments_store, instruments)
         await self._load_config()
+        if not await self._recover_journal(stop):
+            return False
         longest_cooldown = max((c.entry_cooldown_seconds for c in self.engine.coins.values()), default=0)
         self.engine.last_entry_ms.update(
             await asyncio.to_thread(_db, recent_entry_times_ms, within=timedelta(seconds=longest_cooldown))
@@ -257,6 +260,23 @@ class EngineRunner:
             self.engine.account.im_pct,
         )
         return True
+
+    async def _recover_journal(self, stop: asyncio.Event) -> bool:
+        """Rows the last run lost (a crash before its journal flush), rebuilt from the exchange's
+        order history before the cooldowns are read from the journal; retried like the venue."""
+        while not stop.is_set():
+            try:
+                await asyncio.to_thread(_db, journal_recover, gateway=self.gateway)
+                return True
+            except GatewayError as error:
+                logger.warning(
+                    "engine_journal_recovery_failed error=%s code=%s", type(error).__name__, error.code
+                )
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=self.startup_retry_s)
+            except TimeoutError:
+                pass
+        return False
 
     def _enabled_symbols(self) -> list[str]:
         return sorted(symbol for symbol, coin in self.engine.coins.items() if coin.enabled)

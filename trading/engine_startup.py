@@ -15,15 +15,21 @@ thread before trading starts):
 from __future__ import annotations
 
 import logging
+from datetime import datetime, timedelta
+
+from django.utils import timezone
 
 from core import keys
 from core.alerts import alert_send
 from core.redis_client import redis_client
 from trading.bybit import BybitGateway
 from trading.models import Decision
+from trading.rules import Side
+from trading.rules.decision import ENTRY_LEG, STRATEGY
 
 logger = logging.getLogger(__name__)
 
+WL_ENTRY_PREFIX = f"{STRATEGY}-{ENTRY_LEG}-"  # trading.rules.order_link_id's shape
 DCP_ACTION = "dcp_window"
 DCP_REFUSED = "dcp_refused"
 
@@ -67,3 +73,61 @@ def _first_refusal(code: int | None) -> bool:
     except Exception as failure:
         logger.warning("dcp_alert_flag_unread error=%s", type(failure).__name__)
         return True
+
+
+# How far back a start looks for entries of ours without a journal row. A lost row is one
+# of the last batch before a crash; a day covers any restart delay and every cooldown
+# (and stays inside Bybit's 7-day history window).
+RECOVERY_WINDOW = timedelta(days=1)
+RECOVERED = "recovered"
+
+
+def journal_recover(*, gateway: BybitGateway, now: datetime | None = None) -> list[Decision]:
+    """Journal rows for our WL entries the exchange has (order history and open orders, by our
+    ``orderLinkId`` prefix) that the journal lacks: an accepted order is ``taken``, a rejected one
+    ``failed``, both with reason ``recovered``, at the order's own creation time (so cooldowns
+    restored from the journal count them). Returns the rows written. Raises ``GatewayError``."""
+    now = now or timezone.now()
+    since = now - RECOVERY_WINDOW
+    orders = {}
+    for order in gateway.order_history(start=since, end=now) + gateway.open_orders():
+        if order.order_link_id.startswith(WL_ENTRY_PREFIX) and not order.reduce_only:
+            orders.setdefault(order.order_link_id, order)
+    if not orders:
+        return []
+    journaled = set(
+        Decision.objects.filter(order_link_id__in=list(orders)).values_list("order_link_id", flat=True)
+    )
+    rows = [_recovered_row(order, now) for link_id, order in orders.items() if link_id not in journaled]
+    Decision.objects.bulk_create(rows)
+    for row in rows:
+        logger.warning(
+            "journal_row_recovered symbol=%s order_link_id=%s outcome=%s",
+            row.symbol,
+            row.order_link_id,
+            row.outcome,
+        )
+    return rows
+
+
+def _recovered_row(order, now: datetime) -> Decision:
+    refused = order.status == "Rejected"
+    return Decision(
+        created_at=order.created_at or now,
+        strategy=Decision.Strategy.LIQUIDATION,
+        symbol=order.symbol,
+        action="open_long" if order.side is Side.BUY else "open_short",
+        outcome=Decision.Outcome.FAILED if refused else Decision.Outcome.TAKEN,
+        reason_code=RECOVERED,
+        order_link_id=order.order_link_id,
+        details={
+            RECOVERED: True,  # rebuilt from the exchange: the decision's own figures are lost
+            "order_id": order.order_id,
+            "order_status": order.status,
+            "side": order.side.value,
+            "qty": str(order.qty),
+            "filled_qty": str(order.cum_exec_qty),
+            "avg_price": None if order.avg_price is None else str(order.avg_price),
+            "reject_reason": order.reject_reason or None,
+        },
+    )

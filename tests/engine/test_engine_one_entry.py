@@ -1,6 +1,7 @@
 """One entry per cascade, whatever the timing: a periodic REST reconcile whose snapshot is older
 than the engine's own pending entry must not make the engine enter the symbol again, even
-with a cooldown of 0."""
+with a cooldown of 0; and an entry whose journal row a crash lost before the flush is
+rebuilt from the exchange at the next start, so its cooldown still holds."""
 
 from __future__ import annotations
 
@@ -24,14 +25,19 @@ from trading.models import Decision
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 
+def _start_engine(sim, redis_db, **runner_options) -> EngineThread:
+    before = events_subscribers(redis_db)
+    thread = EngineThread(make_runner(sim, **runner_options)).start()
+    wait_for_liquidation_stream(sim, thread)
+    wait_until(lambda: events_subscribers(redis_db) > before, what="the engine to listen for events")
+    return thread
+
+
 @pytest.fixture
 def quiet_engine(sim, btc_coin, redis_db):
     """The engine with no periodic reconcile of its own: the test runs the one it needs."""
     assert btc_coin.entry_cooldown_seconds == 0
-    before = events_subscribers(redis_db)
-    thread = EngineThread(make_runner(sim, reconcile_interval_s=3600)).start()
-    wait_for_liquidation_stream(sim, thread)
-    wait_until(lambda: events_subscribers(redis_db) > before, what="the engine to listen for events")
+    thread = _start_engine(sim, redis_db, reconcile_interval_s=3600)
     yield thread
     if thread.thread.is_alive():
         thread.stop()
@@ -81,12 +87,64 @@ def test_a_reconcile_after_the_answer_settles_the_entry_and_frees_a_closed_symbo
     assert "BTCUSDT" in engine.pending_entries
     # The position closes on the exchange (its stop, say); a reconcile that began after the
     # answer shows it flat and settles the entry: the symbol may be entered again.
-    hand = make_sim_gateway(sim)
-    [position] = hand.positions(symbol="BTCUSDT")
-    hand.close_position(position=position, order_link_id="by-hand")
+    _close_by_hand(sim, "BTCUSDT")
     wait_until(lambda: "BTCUSDT" not in engine.account.positions, what="the close on the private stream")
     time.sleep(1.1)  # PENDING_SETTLE_MARGIN_MS after the answer
     asyncio.run_coroutine_threadsafe(thread.runner._reconcile(), thread.loop).result(timeout=10)
     assert engine.pending_entries == {}
     sim.liquidation("BTCUSDT", "SELL", "95000", "0.5")
     wait_until(lambda: len(entry_orders(sim)) == 2, what="a new entry on the freed symbol")
+
+
+def _close_by_hand(sim, symbol: str) -> None:
+    hand = make_sim_gateway(sim)
+    [position] = hand.positions(symbol=symbol)
+    hand.close_position(position=position, order_link_id="by-hand")
+
+
+async def _crash_loses_the_batch(engine) -> None:
+    engine.take_journal()  # what a SIGKILL before the flush does to the rows waiting for it
+
+
+def test_an_entry_whose_row_a_crash_lost_is_rebuilt_at_the_next_start_and_its_cooldown_holds(
+    sim, btc_coin, redis_db
+):
+    btc_coin.entry_cooldown_seconds = 300
+    btc_coin.save()
+    first = _start_engine(sim, redis_db, journal_interval_s=3600)  # no flush before the "crash"
+    move_price(sim, first.engine, "BTCUSDT", "95000.00")
+    sim.liquidation("BTCUSDT", "SELL", "95000", "0.5")
+    [order] = wait_until(lambda: entry_orders(sim), what="the entry order")
+    wait_until(lambda: first.engine.entries_answered == 1, what="the entry's answer")
+    asyncio.run_coroutine_threadsafe(_crash_loses_the_batch(first.engine), first.loop).result(timeout=5)
+    first.stop()
+    link_id = order["orderLinkId"]
+    assert not Decision.objects.filter(order_link_id=link_id).exists()  # the row is lost
+    _close_by_hand(sim, "BTCUSDT")  # flat again: only the journal can hold the cooldown now
+
+    second = _start_engine(sim, redis_db)
+    try:
+        [row] = Decision.objects.filter(order_link_id=link_id)
+        assert (row.strategy, row.symbol, row.action, row.outcome, row.reason_code) == (
+            "wl",
+            "BTCUSDT",
+            "open_long",
+            "taken",
+            "recovered",
+        )
+        assert row.details["recovered"] is True and row.details["order_id"] == order["orderId"]
+        assert abs(row.created_at.timestamp() * 1000 - second.engine.last_entry_ms["BTCUSDT"]) < 1
+        assert "BTCUSDT" not in second.engine.account.positions
+        move_price(sim, second.engine, "BTCUSDT", "95000.00")
+        sim.liquidation("BTCUSDT", "SELL", "95000", "0.5")  # the same cascade, after the restart
+        wait_until(
+            lambda: Decision.objects.filter(outcome="skipped", reason_code="cooldown").exists(),
+            what="the cooldown skip",
+        )
+        assert len(entry_orders(sim)) == 1
+    finally:
+        second.stop()
+    # A third start finds the row and writes none again.
+    third = _start_engine(sim, redis_db)
+    third.stop()
+    assert Decision.objects.filter(order_link_id=link_id).count() == 1
