@@ -44,6 +44,38 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "latest.json"
 REPLAY_STALL_S = 20.0
+# How long the engine's liquidation stream may take to be connected and registered by the
+# venue after the engine is ready (it takes well under a second): past it, the bench stops
+# with a message instead of sending liquidations nobody receives.
+LIQUIDATION_STREAM_DEADLINE_S = 15.0
+
+
+class BenchError(RuntimeError):
+    """A bench could not run as set up; the message says why (printed without a traceback)."""
+
+
+def liquidation_stream_wait(
+    sim_state, *, feed_connected, timeout_s: float = LIQUIDATION_STREAM_DEADLINE_S
+) -> None:
+    """Until the engine's liquidation feed is connected and the venue counts its client.
+
+    `ready` means reconciled, not subscribed: a liquidation sent before the venue registered
+    the stream is lost, as it would be live, and a bench waiting for it would wait out its
+    whole deadline. ``sim_state``: the simulator's /sim/state; ``feed_connected``: the
+    engine's side. Raises BenchError, saying which side never came, after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        connected = feed_connected()
+        clients = sum(count for path, count in sim_state()["connections"].items() if "forceOrder" in path)
+        if connected and clients:
+            return
+        if time.monotonic() > deadline:
+            raise BenchError(
+                f"the engine's liquidation stream was not ready within {timeout_s:.0f} s "
+                f"(engine feed connected: {connected}; liquidation-stream clients at the simulator: "
+                f"{clients}); nothing was sent. Is the simulator's port reachable, and Redis up?"
+            )
+        time.sleep(0.02)
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -104,7 +136,7 @@ class Simulator:
                 return
             except OSError:
                 if time.monotonic() > deadline or self.process.poll() is not None:
-                    raise RuntimeError("simulator did not start") from None
+                    raise BenchError("simulator did not start") from None
                 time.sleep(0.1)
 
     def call(self, method: str, path: str, body: dict | None = None):
@@ -157,7 +189,7 @@ class Engine:
         deadline = time.monotonic() + 60
         while not self.runner.ready.is_set():
             if time.monotonic() > deadline:
-                raise RuntimeError("engine not ready")
+                raise BenchError(f"the engine was not ready within 60 s (phase {self.runner.phase})")
             time.sleep(0.05)
 
     @property
@@ -169,20 +201,15 @@ class Engine:
         deadline = time.monotonic() + timeout_s
         while not all((m := self.engine.market.get(s)) is not None and m.last_price for s in symbols):
             if time.monotonic() > deadline:
-                raise RuntimeError("no prices from the market stream")
+                raise BenchError("no prices from the market stream")
             time.sleep(0.02)
 
-    def wait_for_liquidation_stream(self, sim: Simulator, timeout_s: float = 30) -> None:
-        """Until the venue has registered the engine's liquidation stream: `ready` means
-        reconciled, not subscribed, and a liquidation sent before that is lost, as it would be live."""
-        deadline = time.monotonic() + timeout_s
-        while not any(
-            "forceOrder" in path and count
-            for path, count in sim.call("GET", "/sim/state")["connections"].items()
-        ):
-            if time.monotonic() > deadline:
-                raise RuntimeError("the venue never registered the liquidation stream")
-            time.sleep(0.02)
+    def wait_for_liquidation_stream(self, sim: Simulator) -> None:
+        """Until the venue has registered the engine's liquidation stream (see liquidation_stream_wait)."""
+        liquidation_stream_wait(
+            lambda: sim.call("GET", "/sim/state"),
+            feed_connected=lambda: self.runner.liquidation_feed.stats.connected,
+        )
 
     def stop(self):
         self.loop.call_soon_threadsafe(self._stop.set)
@@ -226,6 +253,7 @@ def bench_tick_to_order(events: int) -> dict:
         low = (start_price * Decimal("0.97")).quantize(Decimal("0.1"))
         engine = Engine(sim)
         try:
+            engine.wait_for_liquidation_stream(sim)
             sim.call("POST", "/sim/price", {"symbol": "BTCUSDT", "price": str(low)})
             while engine.engine.market.get("BTCUSDT").last_price != low:
                 time.sleep(0.01)
@@ -240,7 +268,7 @@ def bench_tick_to_order(events: int) -> dict:
                 deadline = time.monotonic() + 10
                 while engine.engine.entries_answered == done_before:
                     if time.monotonic() > deadline:
-                        raise RuntimeError(f"no order for liquidation {index}: {engine.engine.stats()}")
+                        raise BenchError(f"no order for liquidation {index}: {engine.engine.stats()}")
                     time.sleep(0.001)
             time.sleep(1.5)  # the journal flusher writes the last batch
         finally:
@@ -255,7 +283,7 @@ def bench_tick_to_order(events: int) -> dict:
         if row.order_link_id in received
     ]
     if len(latencies) < events:
-        raise RuntimeError(f"only {len(latencies)} of {events} orders matched")
+        raise BenchError(f"only {len(latencies)} of {events} orders matched")
     return {
         "tick_to_order_p50_ms": round(percentile(latencies, 0.50), 3),
         "tick_to_order_p99_ms": round(percentile(latencies, 0.99), 3),
@@ -314,7 +342,14 @@ def main() -> int:
         help="which benches (default all)",
     )
     args = parser.parse_args()
+    try:
+        return run(args)
+    except BenchError as problem:
+        print(f"make bench: {problem}", file=sys.stderr, flush=True)
+        return 2
 
+
+def run(args) -> int:
     results: dict = {}
     if args.only in ("all", "liquidation"):
         results["decisions_per_s"] = round(bench_decisions(args.seconds))

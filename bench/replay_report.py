@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import tempfile
 import time
 from collections import Counter
 from decimal import Decimal
 from pathlib import Path
 
-from bench.__main__ import ROOT, Engine, Simulator, setup_django
+from bench.__main__ import ROOT, BenchError, Engine, Simulator, setup_django
 
 
 def main() -> int:
@@ -27,7 +28,14 @@ def main() -> int:
     parser.add_argument("--coins", type=Path, default=ROOT / "controlpanel" / "demo" / "coins.json")
     parser.add_argument("--equity", default="10000")
     args = parser.parse_args()
+    try:
+        return report(args)
+    except BenchError as problem:
+        print(f"bench.replay_report: {problem}", file=sys.stderr, flush=True)
+        return 2
 
+
+def report(args) -> int:
     with tempfile.TemporaryDirectory() as workdir:
         setup_django(Path(workdir))
         from controlpanel.config_files import config_import
@@ -46,6 +54,7 @@ def main() -> int:
             engine = Engine(sim)
             try:
                 engine.wait_for_prices([_symbol(c["symbol"]) for c in coins])
+                engine.wait_for_liquidation_stream(sim)
                 started = time.perf_counter()
                 sim.call("POST", "/sim/replay", {})
                 while time.perf_counter() - started < 3600:

@@ -13,7 +13,8 @@ admin, `/api/settings/alerts`) switches on or off (`KIND_GROUPS`):
     trades                entry, exit, tpsl_close (WL entries come from the engine's journal
                           flush; WL exits, done by the exchange's TP/SL, from the account
                           snapshot that no longer shows the position: risk.snapshot)
-    order_refused         order_refused (the exchange said no: a Bybit retCode)
+    order_refused         order_refused (the exchange said no: a Bybit retCode), dcp_refused
+                          (the DCP window, at engine start: trading goes on without it)
     auth_error            auth_error (10003/10004: the keys are wrong or revoked)
     heartbeat_missing     heartbeat_missing, heartbeat_recovered (core.alert_checks)
     feed_silent           feed_silent, feed_recovered (core.alert_checks)
@@ -67,6 +68,7 @@ KIND_GROUPS = {
     "exit": "trades",
     "tpsl_close": "trades",
     "order_refused": "order_refused",
+    "dcp_refused": "order_refused",  # Bybit refused an optional account feature (DCP)
     "auth_error": "auth_error",
     "heartbeat_missing": "heartbeat_missing",
     "heartbeat_recovered": "heartbeat_missing",

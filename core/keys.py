@@ -22,6 +22,8 @@ ENGINE_LIQUIDATIONS = "controlpanel:engine:liquidations"
 # The feeds' clocks, written every few seconds off the hot path: JSON
 # {"at_ms", "feeds": {name: {"last_frame_ms", "connected"}}}; read by the feed-silent check.
 ENGINE_FEEDS = "controlpanel:engine:feeds"
+# Set when a start alerted that Bybit refused the DCP window; deleted when a start sets it.
+ENGINE_DCP_REFUSAL_ALERTED = "controlpanel:engine:dcp_refusal_alerted"
 DASHBOARD_GROUP = "dashboard"  # the Channels group the live dashboard listens on
 
 # -- the account, as the worker last read it ---------------------------------------

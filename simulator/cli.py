@@ -45,6 +45,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="market order slippage as a fraction (default 0.0001 = 1 bp)",
     )
     parser.add_argument(
+        "--dcp",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="whether Bybit enabled Disconnect-Cancel-All for the account (default: $SIM_DCP_ENABLED "
+        "or off, as on a retail account: the DCP call is refused)",
+    )
+    parser.add_argument(
         "--no-autostart", action="store_true", help="with --data: wait for POST /sim/replay before replaying"
     )
 
@@ -80,6 +87,8 @@ def options_from(namespace) -> SimOptions:
         replay_autostart=not values.get("no_autostart", False),
         latency_ms=max(0, int(values.get("latency_ms") or 0)),
     )
+    if values.get("dcp") is not None:
+        options.dcp_enabled = bool(values["dcp"])
     if values.get("rate_tier"):
         order_limit_for_tier(values["rate_tier"])  # ValueError with the list of tiers
         options.rate_tier = values["rate_tier"]

@@ -156,18 +156,24 @@ async def control_reset(request: web.Request) -> web.Response:
 
 
 async def control_settings(request: web.Request) -> web.Response:
-    """`{"rateTier": "pro1", "latencyMs": 25}` (either): the rate tier (with a fresh window) and
-    the latency added to every REST answer, until changed again or the next /sim/reset."""
+    """`{"rateTier": "pro1", "latencyMs": 25, "dcpEnabled": true}` (any of them): the rate tier
+    (with a fresh window), the latency added to every REST answer and whether the account has
+    DCP, until changed again or the next /sim/reset."""
     sim = request.app[SIM_KEY]
     body = await _json_body(request)
     tier = body.get("rateTier")
     latency = body.get("latencyMs")
+    dcp_enabled = body.get("dcpEnabled")
+    if dcp_enabled is not None and not isinstance(dcp_enabled, bool):
+        return _bad("dcpEnabled must be true or false")
     if tier is not None and not isinstance(tier, str | int):
         return _bad("rateTier must be a tier name, a number or off")
     if latency is not None and (not isinstance(latency, int) or isinstance(latency, bool) or latency < 0):
         return _bad("latencyMs must be a non-negative integer")
     try:
-        sim.configure(rate_tier=None if tier is None else str(tier), latency_ms=latency)
+        sim.configure(
+            rate_tier=None if tier is None else str(tier), latency_ms=latency, dcp_enabled=dcp_enabled
+        )
     except ValueError as problem:
         return _bad(str(problem))
     return web.json_response(sim.settings())

@@ -14,6 +14,7 @@ PARAMS_ERROR = 10001
 REQUEST_EXPIRED = 10002
 INVALID_KEY = 10003
 INVALID_SIGN = 10004
+PERMISSION_DENIED = 10005
 TOO_MANY_VISITS = 10006
 ORDER_NOT_FOUND = 110001
 INSUFFICIENT_AVAILABLE = 110007
@@ -33,6 +34,7 @@ MESSAGES = {
     ),
     INVALID_KEY: "API key is invalid.",
     INVALID_SIGN: "Error sign, please check your signature generation algorithm.",
+    PERMISSION_DENIED: "Permission denied, please check your API key permissions.",
     TOO_MANY_VISITS: "Too many visits!",
     ORDER_NOT_FOUND: "Order does not exist.",
     INSUFFICIENT_AVAILABLE: "ab not enough for new order",

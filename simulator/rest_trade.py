@@ -7,7 +7,7 @@ Bybit's `result`; rest.py checks the signature and rate limit first and wraps th
 
 from . import params as p
 from . import payloads, payloads_wallet
-from .errors import MESSAGES, PARAMS_ERROR, TOO_MANY_VISITS, SimError, error
+from .errors import MESSAGES, PARAMS_ERROR, PERMISSION_DENIED, TOO_MANY_VISITS, SimError, error
 from .market import wall_ms
 from .rest import MAX_BATCH, ORDER_BATCH, ORDER_CREATE
 from .simulator import Simulator
@@ -107,11 +107,20 @@ def order_history(sim: Simulator, request: dict, received_ns: int) -> dict:
 
 
 def disconnected_cancel_all(sim: Simulator, request: dict, received_ns: int) -> dict:
+    if not sim.dcp_enabled:
+        # Bybit switches DCP on per account (institutional clients, through the account
+        # manager); its docs do not say what the call answers on the other accounts. We
+        # answer the closest documented code, 10005 "Permission denied": a refusal of the
+        # account's rights that no retry cures, and one that looks like a refused key (our
+        # gateway must not take it for one).
+        raise error(PERMISSION_DENIED)
     sim.exchange.set_dcp(request)
     return {}
 
 
 def query_dcp_info(sim: Simulator, request: dict, received_ns: int) -> dict:
+    if not sim.dcp_enabled:
+        return {"dcpInfos": []}  # our guess for an account without DCP: nothing configured
     windows = sim.exchange.account.dcp_windows
     return {
         "dcpInfos": [

@@ -64,6 +64,9 @@ class SimOptions:
     still_trade_interval_ms: int = 1_000
     still_minute_notional: Decimal = Decimal("100000")
     backfill_minutes: int = 24 * 60
+    # Whether Bybit switched Disconnect-Cancel-All on for the account. Off, as on a retail
+    # account: POST /v5/order/disconnected-cancel-all is refused (see rest_trade.py).
+    dcp_enabled: bool = field(default_factory=lambda: _env_flag("SIM_DCP_ENABLED"))
 
     def __post_init__(self) -> None:
         for name in (
@@ -79,6 +82,15 @@ class SimOptions:
                 setattr(self, name, parse_decimal(str(value), name))
         self.speed = parse_speed(self.speed)
         order_limit_for_tier(self.rate_tier)  # fail at start on a bad tier name
+
+
+def _env_flag(name: str) -> bool:
+    value = os.environ.get(name, "").strip().lower()
+    if value in ("", "0", "false", "no", "off"):
+        return False
+    if value in ("1", "true", "yes", "on"):
+        return True
+    raise ValueError(f"{name} must be true or false, got {value!r}")
 
 
 class Simulator:
@@ -103,6 +115,7 @@ class Simulator:
         self.limiter = RateLimiter(order_limit_for_tier(options.rate_tier))
         self.rate_tier = options.rate_tier
         self.latency_ms = options.latency_ms
+        self.dcp_enabled = options.dcp_enabled
         self.faults = FaultBook()
         self.hub = Hub()
         self.replay_status = "none" if self.replay_data is None else "idle"
@@ -376,7 +389,12 @@ class Simulator:
     async def _dcp_watchdog(self) -> None:
         while True:
             await asyncio.sleep(0.2)
-            if not self.dcp_armed or self.dcp_gone_ms is None or self.dcp_connections():
+            if (
+                not self.dcp_enabled
+                or not self.dcp_armed
+                or self.dcp_gone_ms is None
+                or self.dcp_connections()
+            ):
                 continue
             if wall_ms() - self.dcp_gone_ms >= self.exchange.dcp_window() * 1000:
                 # Every dcp.future subscriber has been gone longer than the window.
@@ -490,22 +508,31 @@ class Simulator:
 
     def reset(self, equity: Decimal) -> None:
         self.exchange.reset(equity)
-        self.configure(rate_tier=self.options.rate_tier, latency_ms=self.options.latency_ms)
+        self.configure(
+            rate_tier=self.options.rate_tier,
+            latency_ms=self.options.latency_ms,
+            dcp_enabled=self.options.dcp_enabled,
+        )
         self.limiter.reset()
         self.faults.clear()
         self.dcp_armed = self.dcp_connections() > 0
         self.dcp_gone_ms = None
 
-    def configure(self, *, rate_tier: str | None = None, latency_ms: int | None = None) -> None:
-        """Change the rate tier (a fresh window) and the added latency while running."""
+    def configure(
+        self, *, rate_tier: str | None = None, latency_ms: int | None = None, dcp_enabled: bool | None = None
+    ) -> None:
+        """Change the rate tier (a fresh window), the added latency and whether the account
+        has DCP while running."""
         if rate_tier is not None:
             self.limiter = RateLimiter(order_limit_for_tier(rate_tier))  # ValueError on a bad name
             self.rate_tier = rate_tier
         if latency_ms is not None:
             self.latency_ms = latency_ms
+        if dcp_enabled is not None:
+            self.dcp_enabled = dcp_enabled
 
     def settings(self) -> dict:
-        return {"rateTier": self.rate_tier, "latencyMs": self.latency_ms}
+        return {"rateTier": self.rate_tier, "latencyMs": self.latency_ms, "dcpEnabled": self.dcp_enabled}
 
     def state(self) -> dict:
         exchange = self.exchange
@@ -527,6 +554,7 @@ class Simulator:
                 "offsetMs": self.replay_offset_ms,
             },
             "dcp": {
+                "enabled": self.dcp_enabled,
                 "window": exchange.dcp_window(),
                 "subscribers": self.dcp_connections(),
                 "armed": self.dcp_armed,

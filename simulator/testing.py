@@ -115,9 +115,12 @@ class SimulatorHandle:
             {"coin": coin, "usdPrice": str(usd_price), "collateralRatio": str(collateral_ratio)},
         )
 
-    def configure(self, *, rate_tier: str | None = None, latency_ms: int | None = None) -> dict:
-        """The rate tier and the latency added to every REST answer, until the next reset."""
-        body = {"rateTier": rate_tier, "latencyMs": latency_ms}
+    def configure(
+        self, *, rate_tier: str | None = None, latency_ms: int | None = None, dcp_enabled: bool | None = None
+    ) -> dict:
+        """The rate tier, the latency added to every REST answer and whether the account has
+        DCP, until the next reset."""
+        body = {"rateTier": rate_tier, "latencyMs": latency_ms, "dcpEnabled": dcp_enabled}
         return self._call("POST", "/sim/settings", {k: v for k, v in body.items() if v is not None})
 
     def reset(self, equity="10000") -> dict:

@@ -44,9 +44,18 @@ WL = "wl"
 # Skips of symbols we don't trade arrive about once a second from the all-market
 # stream: they are counted, not journaled one by one.
 UNJOURNALED_SKIPS = frozenset({SkipReason.NOT_CONFIGURED})
-# After an order is accepted, the symbol counts as taken until the position shows on
-# a stream or in a reconciliation, at most this long.
-PENDING_ENTRY_MS = 30_000
+# An entry counts as open from the moment it is decided until a REST reconcile that started
+# after the exchange answered for its orderLinkId (the order's answer, or the order on the
+# private stream) has shown the account: only such a snapshot can be trusted to hold it (as
+# a position, an open order, or already closed). Refused for sure: free at once. A snapshot
+# that started earlier may predate the fill and would hide it (one entry per cascade, even
+# with a cooldown of 0).
+# How long after the answer the reconcile must have started: the venue's position lags its
+# order answer by a little.
+PENDING_SETTLE_MARGIN_MS = 1_000
+# An answer that never settled the outcome (OrderOutcomeUnknown): by then an order that was
+# placed shows in any snapshot.
+PENDING_UNKNOWN_MS = 30_000
 # The dashboard's "recent liquidations": this many of the last seen on configured symbols.
 RECENT_LIQUIDATIONS = 50
 # Per entry: the liquidation's age when its frame reached us (venue event time to
@@ -96,6 +105,15 @@ class AccountView:
                 self.equity = wallet.total_equity
 
 
+@dataclass(slots=True)
+class PendingEntry:
+    """An entry of ours the account view cannot be trusted to show yet (see PENDING_SETTLE_MARGIN_MS)."""
+
+    order_link_id: str
+    sent_ms: int
+    answered_ms: int | None = None  # when the exchange answered for the orderLinkId
+
+
 @dataclass(frozen=True, slots=True)
 class PendingJournal:
     """One decision waiting to be written (plain data; the flusher builds the rows)."""
@@ -141,7 +159,7 @@ class LiquidationEngine:
         self.entries_sent = 0
         self.entries_answered = 0  # accepted or refused: the exchange answered (or the call failed)
         self.orders_in_flight = 0
-        self.pending_entries: dict[str, int] = {}  # symbol -> until when (ms) it counts as open
+        self.pending_entries: dict[str, PendingEntry] = {}  # symbol -> the entry that counts as open
         # pybit is blocking: orders go out from these threads so the loop keeps reading
         # the feed. Several threads, so one slow order doesn't hold up another symbol.
         self.order_executor = ThreadPoolExecutor(max_workers=order_threads, thread_name_prefix="order")
@@ -174,7 +192,7 @@ class LiquidationEngine:
             # Mark the symbol before the order is even sent: the next liquidation,
             # a millisecond later, must not enter it again.
             self.last_entry_ms[symbol] = now_ms
-            self.pending_entries[symbol] = now_ms + PENDING_ENTRY_MS
+            self.pending_entries[symbol] = PendingEntry(result.order_link_id, now_ms)
             self.snapshot = snapshot.with_entry(symbol, now_ms)
             self.orders_in_flight += 1
             future = self.loop.run_in_executor(self.order_executor, self._place_entry, result)
@@ -245,18 +263,26 @@ class LiquidationEngine:
             **latency,
         }
         error = done.exception()
+        pending = self.pending_entries.get(entry.symbol)
+        if pending is not None and pending.order_link_id != entry.order_link_id:
+            pending = None  # a later entry's mark (after a refusal freed the symbol): not ours
         if error is None:
             ack = done.result()
             self.entries_sent += 1
             details["order_id"] = ack.order_id
             outcome, reason = "taken", "entered"
+            if pending is not None and pending.answered_ms is None:
+                pending.answered_ms = self.clock_ms()
         else:
             outcome, reason = "failed", _error_reason(error)
             details["error_code"] = getattr(error, "code", None)
             details["error"] = getattr(error, "message", type(error).__name__)
-            if not isinstance(error, OrderOutcomeUnknown):
+            if isinstance(error, OrderOutcomeUnknown):
+                if pending is not None and pending.answered_ms is None:
+                    pending.answered_ms = pending.sent_ms + PENDING_UNKNOWN_MS
+            elif pending is not None:
                 # Refused for sure: the symbol has no order of ours after all (the cooldown stays).
-                self.pending_entries.pop(entry.symbol, None)
+                del self.pending_entries[entry.symbol]
                 self._rebuild_snapshot()
             logger.warning(
                 "entry_failed symbol=%s side=%s qty=%s reason=%s code=%s",
@@ -308,6 +334,7 @@ class LiquidationEngine:
             self.account.apply_positions(rows)
         elif topic == "order":
             self.account.apply_orders(rows)
+            self._pending_answered(rows)
         elif topic == "wallet":
             self.account.apply_wallet(rows)
         if self.snapshot is not None:
@@ -319,6 +346,37 @@ class LiquidationEngine:
     def mark_ready(self) -> None:
         """Reconciled: trading may start."""
         self._rebuild_snapshot()
+
+    def apply_reconciled(self, account: AccountView, *, started_ms: int) -> None:
+        """A REST snapshot of the account whose reads began at ``started_ms`` (this engine's clock).
+
+        It replaces the account view, and settles the pending entries the exchange had
+        answered for (with a margin) before it began: the snapshot shows them. Later ones stay
+        pending, whatever the snapshot says: it may predate their fill."""
+        self.account = account
+        for symbol, pending in list(self.pending_entries.items()):
+            if (
+                pending.answered_ms is not None
+                and pending.answered_ms + PENDING_SETTLE_MARGIN_MS <= started_ms
+            ):
+                del self.pending_entries[symbol]
+        self.mark_ready()
+
+    def _pending_answered(self, rows: list[dict[str, Any]]) -> None:
+        """The private stream shows an order of ours: the exchange has answered for its id."""
+        if not self.pending_entries:
+            return
+        now_ms = None
+        for row in rows:
+            symbol = row.get("symbol")
+            pending = self.pending_entries.get(symbol) if symbol else None
+            if (
+                pending is not None
+                and pending.answered_ms is None
+                and row.get("orderLinkId") == pending.order_link_id
+            ):
+                now_ms = now_ms or self.clock_ms()
+                pending.answered_ms = now_ms
 
     def _rebuild_snapshot(self) -> None:
         risk, account, flags = self.risk, self.account, self.flags
@@ -340,11 +398,7 @@ class LiquidationEngine:
         )
 
     def _pending_symbols(self, account: AccountView) -> frozenset[str]:
-        """Entries sent but not yet visible as a position: they still count as open."""
-        now_ms = self.clock_ms()
-        for symbol, until_ms in list(self.pending_entries.items()):
-            if until_ms <= now_ms or symbol in account.positions:
-                del self.pending_entries[symbol]
+        """Entries not yet settled by a trustworthy snapshot: they still count as open."""
         return frozenset(self.pending_entries)
 
     def seed_candles(self, symbol: str, klines: list[Kline]) -> None:

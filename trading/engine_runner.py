@@ -2,8 +2,10 @@
 
 Start-up order, nothing traded before the last step:
 1. the gateway's one-off work (clock, instruments, position mode, DCP), retried
-   until the venue answers (in ``make run`` the simulator may start after us);
-2. configuration from the database, the instrument table refreshed;
+   until the venue answers (in ``make run`` the simulator may start after us); a DCP
+   window the account may not have is best effort (journaled and alerted, never a stop);
+2. configuration from the database, the instrument table refreshed, and the journal rows
+   of our entries a crash lost before its flush rebuilt from the exchange's order history;
 3. the account reconciled over REST (positions, open orders, IM %), cooldowns
    restored from the journal, leverage set for every enabled coin, VWAP windows
    seeded from REST klines;
@@ -36,6 +38,7 @@ from trading.engine import (
     LiquidationEngine,
     journal_rows,
 )
+from trading.engine_startup import dcp_outcome_note, journal_recover
 from trading.errors import AuthError, GatewayError
 from trading.worker_gateway import exchange_failure_note, exchange_ok_note
 
@@ -209,9 +212,10 @@ class EngineRunner:
             engine.seed_candles(symbol, klines)
 
     async def _reconcile(self) -> None:
+        # When the reads began: the engine keeps what it did since (see apply_reconciled).
+        started_ms = self.engine.clock_ms()
         account = await asyncio.to_thread(account_from_exchange, self.gateway)
-        self.engine.account = account
-        self.engine.mark_ready()
+        self.engine.apply_reconciled(account, started_ms=started_ms)
 
     async def start(self, stop: asyncio.Event) -> bool:
         """Everything before trading; False if stopped first."""
@@ -224,12 +228,15 @@ class EngineRunner:
         await self.publish_stats()
         if not await self._prepare_gateway(stop):
             return False
+        await asyncio.to_thread(_db, dcp_outcome_note, gateway=self.gateway)
         self.phase = "preparing"  # the venue answers: config, account, VWAP history
         await self.publish_stats()
         instruments = self.gateway.instruments.all()
         self.engine.set_instruments(instruments)
         await asyncio.to_thread(_db, instruments_store, instruments)
         await self._load_config()
+        if not await self._recover_journal(stop):
+            return False
         longest_cooldown = max((c.entry_cooldown_seconds for c in self.engine.coins.values()), default=0)
         self.engine.last_entry_ms.update(
             await asyncio.to_thread(_db, recent_entry_times_ms, within=timedelta(seconds=longest_cooldown))
@@ -244,6 +251,23 @@ class EngineRunner:
             self.engine.account.im_pct,
         )
         return True
+
+    async def _recover_journal(self, stop: asyncio.Event) -> bool:
+        """Rows the last run lost (a crash before its journal flush), rebuilt from the exchange's
+        order history before the cooldowns are read from the journal; retried like the venue."""
+        while not stop.is_set():
+            try:
+                await asyncio.to_thread(_db, journal_recover, gateway=self.gateway)
+                return True
+            except GatewayError as error:
+                logger.warning(
+                    "engine_journal_recovery_failed error=%s code=%s", type(error).__name__, error.code
+                )
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=self.startup_retry_s)
+            except TimeoutError:
+                pass
+        return False
 
     def _enabled_symbols(self) -> list[str]:
         return sorted(symbol for symbol, coin in self.engine.coins.items() if coin.enabled)
@@ -277,7 +301,7 @@ class EngineRunner:
             api_key=endpoints.api_key,
             api_secret=endpoints.api_secret,
             on_update=engine.apply_private,
-            disconnect_cancel_all=self.gateway.dcp_window_s > 0,
+            disconnect_cancel_all=self.gateway.dcp_active,  # only with a window Bybit accepted
             **options,
         )
         self.liquidation_feed, self.market_feed = liquidation, market

@@ -52,7 +52,10 @@ def worker_gateway():
             if _gateway is None:
                 from trading.bybit import BybitGateway
 
-                gateway = BybitGateway.from_settings()
+                # No DCP window here: it guards the engine's resting orders and only counts with
+                # the engine's dcp.future subscription; the engine sets it (best effort). A
+                # worker that set it too would only add a call that some accounts refuse.
+                gateway = BybitGateway.from_settings(dcp_window_s=0)
                 gateway.prepare()
                 _gateway = gateway
     # Bybit revises lot filters twice a month and lists symbols any day: reload once a day.

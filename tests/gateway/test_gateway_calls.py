@@ -385,7 +385,17 @@ def test_executions_and_closed_pnl_after_a_round_trip(gateway, sim):
     assert closed.avg_entry_price == position.avg_price
 
 
+def test_order_history_lists_the_orders_of_a_time_range_every_page(gateway):
+    start = datetime.now(UTC) - timedelta(seconds=5)
+    links = [open_long(gateway, key=f"history-{n}", qty="0.001").order_link_id for n in range(3)]
+    history = gateway.order_history(start=start, max_pages=None)
+    assert {order.order_link_id for order in history} >= set(links)
+    assert all(order.status == "Filled" and order.symbol == "BTCUSDT" for order in history)
+    assert gateway.order_history(start=start - timedelta(hours=1), end=start) == []
+
+
 def test_set_dcp_window_sets_the_derivatives_window(gateway, sim):
+    sim.configure(dcp_enabled=True)
     gateway.set_dcp_window(seconds=15)
     assert sim.state()["dcp"]["window"] == 15
     with pytest.raises(ValueError):

@@ -63,9 +63,43 @@ def test_from_settings_sets_the_dcp_window_at_prepare(settings, sim):
     settings.SIM_API_KEY = sim.api_key
     settings.SIM_API_SECRET = sim.api_secret
     settings.BYBIT_DCP_WINDOW_S = 30
+    sim.configure(dcp_enabled=True)
     gateway = BybitGateway.from_settings()
     gateway.prepare()
     assert sim.state()["dcp"]["window"] == 30
+    assert (gateway.dcp_active, gateway.dcp_refusal) == (True, None)
+
+
+@pytest.mark.integration
+def test_prepare_carries_on_when_the_account_refuses_dcp(settings, sim):
+    """Bybit enables DCP only for some accounts: a refusal (here 10005, which also reads
+    like a refused key) leaves the gateway prepared and usable, DCP off, the refusal kept."""
+    settings.EXCHANGE_MODE = "sim"
+    settings.SIM_BASE_URL = sim.base_url
+    settings.SIM_API_KEY = sim.api_key
+    settings.SIM_API_SECRET = sim.api_secret
+    settings.BYBIT_DCP_WINDOW_S = 30
+    gateway = BybitGateway.from_settings()
+    gateway.prepare()
+    assert gateway.dcp_active is False
+    assert gateway.dcp_refusal is not None and gateway.dcp_refusal.code == 10005
+    assert sim.state()["dcp"]["window"] == 10  # untouched
+    assert gateway.wallet().total_equity == Decimal("10000")  # and it trades on
+
+
+@pytest.mark.integration
+def test_a_worker_gateway_never_asks_for_dcp(settings, sim, monkeypatch):
+    """Risk, panic and TP/SL upkeep share the worker's gateway: DCP is the engine's alone."""
+    from trading import worker_gateway as module
+
+    settings.EXCHANGE_MODE = "sim"
+    settings.SIM_BASE_URL = sim.base_url
+    settings.SIM_API_KEY = sim.api_key
+    settings.SIM_API_SECRET = sim.api_secret
+    settings.BYBIT_DCP_WINDOW_S = 30
+    monkeypatch.setattr(module, "_gateway", None)  # built from these settings
+    gateway = module.worker_gateway()
+    assert gateway.dcp_window_s == 0 and gateway.dcp_refusal is None
 
 
 def test_from_settings_refuses_a_real_venue_without_keys(settings):

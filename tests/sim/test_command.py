@@ -41,6 +41,18 @@ def test_keys_come_from_the_environment(monkeypatch):
     assert (options.api_key, options.api_secret, options.rate_tier) == ("k2", "s2", "pro1")
 
 
+def test_dcp_is_off_by_default_and_set_by_flag_or_environment(monkeypatch):
+    monkeypatch.delenv("SIM_DCP_ENABLED", raising=False)
+    assert parse().dcp_enabled is False  # as on a retail account
+    assert parse("--dcp").dcp_enabled is True
+    monkeypatch.setenv("SIM_DCP_ENABLED", "true")
+    assert parse().dcp_enabled is True
+    assert parse("--no-dcp").dcp_enabled is False
+    monkeypatch.setenv("SIM_DCP_ENABLED", "maybe")
+    with pytest.raises(ValueError, match="SIM_DCP_ENABLED"):
+        parse()
+
+
 @pytest.mark.parametrize(
     "argv", [["--speed", "-1"], ["--equity", "lots"], ["--rate-tier", "vip9"], ["--data", "/no/such/dir"]]
 )

@@ -13,7 +13,7 @@ def test_market_answers_match_bybits_examples(session, rest_shape):
     rest_shape(session.get_public_trade_history(category="linear", symbol="BTCUSDT"), "market_recent_trade")
 
 
-def test_trading_answers_match_bybits_examples(session, rest_shape):
+def test_trading_answers_match_bybits_examples(sim, session, rest_shape):
     rest_shape(
         session.set_leverage(category="linear", symbol="BTCUSDT", buyLeverage="5", sellLeverage="5"),
         "position_set_leverage",
@@ -79,6 +79,7 @@ def test_trading_answers_match_bybits_examples(session, rest_shape):
         category="linear", symbol="BTCUSDT", side="Sell", orderType="Market", qty="0.010", reduceOnly=True
     )
     rest_shape(session.get_closed_pnl(category="linear"), "position_closed_pnl")
+    sim.configure(dcp_enabled=True)  # an account Bybit enabled DCP for
     rest_shape(session.set_dcp(product="DERIVATIVES", timeWindow=10), "order_disconnected_cancel_all")
 
 

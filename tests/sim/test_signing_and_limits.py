@@ -176,9 +176,15 @@ def test_the_private_ws_auth_is_checked(sim):
         connection.close()
 
 
-def test_the_rate_tier_and_an_added_latency_change_while_running_and_a_reset_restores_them(sim, make_session):
+def test_the_rate_tier_an_added_latency_and_dcp_change_while_running_and_a_reset_restores_them(
+    sim, make_session
+):
     session = make_session(sim, return_response_headers=True)
-    assert sim.configure(rate_tier="pro1", latency_ms=40) == {"rateTier": "pro1", "latencyMs": 40}
+    assert sim.configure(rate_tier="pro1", latency_ms=40, dcp_enabled=True) == {
+        "rateTier": "pro1",
+        "latencyMs": 40,
+        "dcpEnabled": True,
+    }
     started = time.monotonic()
     _, _, headers = session.cancel_all_orders(category="linear", settleCoin="USDT")
     assert time.monotonic() - started >= 0.04
@@ -188,4 +194,4 @@ def test_the_rate_tier_and_an_added_latency_change_while_running_and_a_reset_res
     sim.reset()
     _, _, headers = session.cancel_all_orders(category="linear", settleCoin="USDT")
     assert headers["X-Bapi-Limit"] == "10"
-    assert sim.state()["settings"] == {"rateTier": "default", "latencyMs": 0}
+    assert sim.state()["settings"] == {"rateTier": "default", "latencyMs": 0, "dcpEnabled": False}

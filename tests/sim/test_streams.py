@@ -7,6 +7,7 @@ import time
 
 import pytest
 import websockets
+from pybit.exceptions import InvalidRequestError
 
 from tests.support.waiting import wait_until
 
@@ -174,6 +175,7 @@ def test_a_dropped_private_connection_reconnects_and_resumes(sim, session, priva
 def test_dcp_cancels_open_orders_when_every_dcp_connection_is_gone_longer_than_the_window(
     sim, session, private_ws, subscribed
 ):
+    sim.configure(dcp_enabled=True)
     session.set_dcp(product="DERIVATIVES", timeWindow=3)
     info = session.query_dcp_info()["result"]["dcpInfos"]
     assert {"product": "DERIVATIVES", "dcpStatus": "ON", "timeWindow": "3"} in info
@@ -209,6 +211,7 @@ def test_dcp_cancels_open_orders_when_every_dcp_connection_is_gone_longer_than_t
 
 
 def test_dcp_does_not_fire_while_a_dcp_connection_lives(sim, session, private_ws, subscribed):
+    sim.configure(dcp_enabled=True)
     session.set_dcp(product="DERIVATIVES", timeWindow=3)
     ws = private_ws()
     ws.subscribe("dcp.future", lambda message: None, symbol="")
@@ -217,5 +220,29 @@ def test_dcp_does_not_fire_while_a_dcp_connection_lives(sim, session, private_ws
         category="linear", symbol="ETHUSDT", side="Buy", orderType="Limit", qty="0.10", price="3000.00"
     )
     time.sleep(3.5)
+    assert session.get_open_orders(category="linear", symbol="ETHUSDT")["result"]["list"]
+    assert sim.state()["dcp"]["fired"] == 0
+
+
+def test_an_account_without_dcp_refuses_the_window_and_never_cancels_by_dcp(
+    sim, session, private_ws, subscribed
+):
+    assert sim.state()["settings"]["dcpEnabled"] is False  # the default, as on a retail account
+    with pytest.raises(InvalidRequestError) as refused:
+        session.set_dcp(product="DERIVATIVES", timeWindow=3)
+    assert refused.value.status_code == 10005
+    assert session.query_dcp_info()["result"]["dcpInfos"] == []
+    # A window set while the account had DCP, then DCP switched off: nothing fires.
+    sim.configure(dcp_enabled=True)
+    session.set_dcp(product="DERIVATIVES", timeWindow=3)
+    sim.configure(dcp_enabled=False)
+    watcher = private_ws()
+    watcher.subscribe("dcp.future", lambda message: None, symbol="")
+    subscribed(sim, "dcp.future")
+    session.place_order(
+        category="linear", symbol="ETHUSDT", side="Buy", orderType="Limit", qty="0.10", price="3000.00"
+    )
+    watcher.exit()
+    time.sleep(3.8)
     assert session.get_open_orders(category="linear", symbol="ETHUSDT")["result"]["list"]
     assert sim.state()["dcp"]["fired"] == 0

@@ -54,21 +54,28 @@ class EngineThread:
         return self.runner.engine
 
 
-def make_runner(sim) -> EngineRunner:
+def make_runner(sim, *, gateway_options: dict | None = None, **runner_options) -> EngineRunner:
+    """An EngineRunner on the simulator; ``gateway_options`` (e.g. ``dcp_window_s``) and
+    ``runner_options`` (e.g. ``reconcile_interval_s``) override the test defaults."""
     gateway = BybitGateway(
-        mode="sim", api_key=sim.api_key, api_secret=sim.api_secret, base_url=sim.base_url, timeout=3.0
+        mode="sim",
+        api_key=sim.api_key,
+        api_secret=sim.api_secret,
+        base_url=sim.base_url,
+        timeout=3.0,
+        **(gateway_options or {}),
     )
     endpoints = EngineEndpoints(
         "sim", sim.liquidation_ws_url, sim.public_ws_url, sim.private_ws_url, sim.api_key, sim.api_secret
     )
-    return EngineRunner(
-        gateway=gateway,
-        endpoints=endpoints,
-        reconcile_interval_s=1.0,
-        journal_interval_s=0.1,
-        config_interval_s=5.0,
-        feed_options={"ping_interval_s": 5, "healthy_after_s": 1},
-    )
+    options = {
+        "reconcile_interval_s": 1.0,
+        "journal_interval_s": 0.1,
+        "config_interval_s": 5.0,
+        "feed_options": {"ping_interval_s": 5, "healthy_after_s": 1},
+        **runner_options,
+    }
+    return EngineRunner(gateway=gateway, endpoints=endpoints, **options)
 
 
 def move_price(sim, engine, symbol, price):

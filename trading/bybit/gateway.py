@@ -30,6 +30,7 @@ position mode and instrument table are shared.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from trading.bybit.account import AccountCalls
@@ -37,9 +38,11 @@ from trading.bybit.batch import BatchOrderCalls
 from trading.bybit.market import MarketCalls
 from trading.bybit.orders import OrderCalls
 from trading.bybit.types import CATEGORY, ExchangeMode, PositionMode
-from trading.errors import AuthError
+from trading.errors import AuthError, ClockSkewError, GatewayError, IpBanned, RetryableError
 from trading.instruments import InstrumentCache
 from trading.rules import Side
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_SIM_BASE_URL = "http://127.0.0.1:8601"
 
@@ -92,6 +95,10 @@ class BybitGateway(BatchOrderCalls, OrderCalls, AccountCalls, MarketCalls):
             backoff_cap_s=backoff_cap_s,
         )
         self.dcp_window_s = dcp_window_s
+        # What prepare() made of the DCP window: set (only then may a private stream subscribe
+        # dcp.future), or refused by the venue (the error, for the caller to journal and alert).
+        self.dcp_active = False
+        self.dcp_refusal: GatewayError | None = None
         self._position_mode = PositionMode(position_mode) if position_mode else None
         self._account_id: str | None = None
         self.instruments = InstrumentCache(load=self.fetch_instruments)
@@ -144,7 +151,26 @@ class BybitGateway(BatchOrderCalls, OrderCalls, AccountCalls, MarketCalls):
         self.account_id()
         self.position_mode()
         if self.dcp_window_s:
+            self._prepare_dcp()
+
+    def _prepare_dcp(self) -> None:
+        """Set the DCP window, best effort: Bybit switches DCP on only for some (institutional)
+        accounts and refuses the call on the others, and a refusal must not stop trading or
+        protection from starting. It is kept in ``dcp_refusal`` (the engine journals and alerts
+        it) and ``dcp_active`` stays False, so no stream subscribes ``dcp.future``. The key was
+        proven by ``account_id()`` moments before, so even an auth-looking retCode here (10005,
+        permission denied) is about DCP, not the key. A venue that does not answer (retryable)
+        (or a clock or IP problem, which every other call has too) fails ``prepare()`` as any
+        other start-up call would: it is retried."""
+        try:
             self.set_dcp_window(seconds=self.dcp_window_s)
+        except (RetryableError, ClockSkewError, IpBanned):
+            raise
+        except GatewayError as error:
+            self.dcp_active, self.dcp_refusal = False, error
+            logger.warning("dcp_refused code=%s message=%s", error.code, error.message)
+            return
+        self.dcp_active, self.dcp_refusal = True, None
 
     def account_id(self) -> str:
         """Which account this gateway trades: the mode and the key's Bybit UID (``"demo:53888001"``),

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from trading.bybit.http import RATE_LIMITED, BybitHttp
-from trading.bybit.parsing import parse_order, plain
+from trading.bybit.parsing import ms_from_datetime, parse_order, plain
 from trading.bybit.types import (
     CATEGORY,
     SETTLE_COIN,
@@ -344,6 +345,22 @@ class OrderCalls(BybitHttp):
         else:
             params["settleCoin"] = SETTLE_COIN
         return [parse_order(row) for row in self._paged("get_open_orders", params)]
+
+    def order_history(
+        self, *, start: datetime, end: datetime | None = None, max_pages: int | None = 10
+    ) -> list[Order]:
+        """USDT-perp orders created from ``start`` to ``end`` (default now), newest first, from
+        ``/v5/order/history`` (filled, cancelled, rejected; Bybit's window spans at most 7 days),
+        at most ``max_pages`` pages of 50 (``None``: every page)."""
+        params: dict[str, Any] = {
+            "category": CATEGORY,
+            "settleCoin": SETTLE_COIN,
+            "limit": 50,
+            "startTime": ms_from_datetime(start),
+        }
+        if end is not None:
+            params["endTime"] = ms_from_datetime(end)
+        return [parse_order(row) for row in self._paged("get_order_history", params, max_pages=max_pages)]
 
     def get_order(self, *, order_link_id: str, symbol: str | None = None) -> Order | None:
         """The order with this ``orderLinkId`` in any state, or ``None`` if the venue has never seen it.
