@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from risk.rules import equity_estimate
+from risk.rules import equity_estimate, im_pct_estimate
 from trading.bybit import Position, Wallet
 from trading.bybit.parsing import decimal_or_none, parse_wallet
 from trading.rules import Side
@@ -30,6 +30,8 @@ class AccountMarks:
     base: Decimal | None = None  # wallet totalEquity - totalPerpUPL at the last wallet row
     equity: Decimal | None = None  # the last wallet row's totalEquity (Bybit's own figure)
     im_pct: Decimal | None = None  # the last wallet row's IM rate, in percent
+    initial_margin: Decimal | None = None  # the last wallet row's totalInitialMargin
+    margin_base: Decimal | None = None  # its totalMarginBalance - totalPerpUPL
     # (symbol, positionIdx) -> (signed size: longs positive, entry price)
     positions: dict[tuple[str, int], tuple[Decimal, Decimal]] = field(default_factory=dict)
     marks: dict[str, Decimal] = field(default_factory=dict)  # symbol -> mark price
@@ -59,6 +61,11 @@ class AccountMarks:
         self.base = wallet.total_equity - (wallet.total_perp_upl or 0)
         self.equity = wallet.total_equity
         self.im_pct = wallet.im_pct
+        self.initial_margin = wallet.total_initial_margin
+        margin_balance = (
+            wallet.total_equity if wallet.total_margin_balance is None else wallet.total_margin_balance
+        )
+        self.margin_base = margin_balance - (wallet.total_perp_upl or 0)
 
     def apply_positions(self, rows: list[dict[str, Any]]) -> None:
         for row in rows:
@@ -83,15 +90,30 @@ class AccountMarks:
     def symbols(self) -> frozenset[str]:
         return frozenset(symbol for symbol, _idx in self.positions)
 
-    def equity_estimate(self) -> Decimal | None:
-        """The equity at the latest marks; None until a wallet row came, or while a held
-        symbol has no mark yet."""
-        if self.base is None:
-            return None
+    def _legs(self) -> list[tuple[Decimal, Decimal, Decimal]] | None:
         legs = []
         for (symbol, _idx), (size, entry) in self.positions.items():
             mark = self.marks.get(symbol)
             if mark is None:
                 return None
             legs.append((size, entry, mark))
+        return legs
+
+    def equity_estimate(self) -> Decimal | None:
+        """The equity at the latest marks; None until a wallet row came, or while a held
+        symbol has no mark yet."""
+        legs = self._legs()
+        if self.base is None or legs is None:
+            return None
         return equity_estimate(base=self.base, positions=legs)
+
+    def im_pct_estimate(self) -> Decimal | None:
+        """Bybit's IM rate at the latest marks: the wallet's initial margin over its margin
+        balance moved by the perps' unrealised PnL (the initial margin itself is taken as it
+        was: it moves with the mark far less than the balance does)."""
+        legs = self._legs()
+        if self.margin_base is None or self.initial_margin is None or legs is None:
+            return None
+        return im_pct_estimate(
+            initial_margin=self.initial_margin, margin_base=self.margin_base, positions=legs
+        )

@@ -422,6 +422,18 @@ def equity_estimate(*, base: Decimal, positions: Iterable[tuple[Decimal, Decimal
     return base + sum((size * (mark - entry) for size, entry, mark in positions), ZERO)
 
 
+def im_pct_estimate(
+    *, initial_margin: Decimal, margin_base: Decimal, positions: Iterable[tuple[Decimal, Decimal, Decimal]]
+) -> Decimal:
+    """Bybit's ``accountIMRate`` in percent at the current marks: ``initial_margin`` over the
+    margin balance (``margin_base``, the balance without the perps' unrealised PnL, plus each
+    position's). No positive balance with margin in use is an infinite rate."""
+    balance = equity_estimate(base=margin_base, positions=positions)
+    if balance <= 0:
+        return ZERO if initial_margin == 0 else Decimal("Infinity")
+    return initial_margin / balance * HUNDRED
+
+
 # -- positions nobody of ours opened ------------------------------------------------
 
 

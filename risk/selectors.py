@@ -173,6 +173,7 @@ class WatchedDay:
     target_pct: Decimal
     stop_pct: Decimal
     im_warn_pct: Decimal
+    im_reduce_pct: Decimal
 
 
 def watched_day(*, account: str, today: date) -> WatchedDay | None:
@@ -190,4 +191,5 @@ def watched_day(*, account: str, today: date) -> WatchedDay | None:
         target_pct=risk.daily_target_pct,
         stop_pct=risk.daily_stop_pct,
         im_warn_pct=risk.im_warn_pct,
+        im_reduce_pct=risk.im_reduce_pct,
     )

@@ -17,8 +17,9 @@ estimate says a limit is reached does the watch ask the exchange: it runs the da
 control's own step (``risk.daily.daily_control_step``) at once, which reads the wallet
 over REST and, if the limit is really reached, claims the day with its conditional
 UPDATE (so with the beat running the same step, exactly one of them flattens) and
-flattens. A wallet row whose IM rate is at or above the warn level runs the IM watch's
-step the same way. Checks are single-flight: an update during a check leaves one more
+flattens. An estimated IM rate (the wallet's initial margin over its margin balance moved
+by the same marks) that climbs to the warn or the reduce level runs the IM watch's step
+the same way. Checks are single-flight: an update during a check leaves one more
 check to run after it, never a queue, and a check that found the limit not reached
 holds further ones back for ``recheck_s`` (the estimate lags fills by a moment).
 
@@ -40,7 +41,7 @@ from decimal import Decimal
 from core.process import orm_call as _orm
 from risk import rules
 from risk.account_marks import AccountMarks
-from risk.rules import DayOutcome
+from risk.rules import DayOutcome, ImAction
 from risk.selectors import WatchedDay, watched_day
 from trading import feeds
 from trading.engine_runner import EngineEndpoints
@@ -48,6 +49,8 @@ from trading.errors import GatewayError
 from trading.worker_gateway import exchange_failure_note, exchange_step, worker_gateway
 
 logger = logging.getLogger(__name__)
+
+IM_LADDER = (ImAction.NONE, ImAction.WARN, ImAction.REDUCE)
 
 
 class SingleFlight:
@@ -105,6 +108,7 @@ class RiskWatch:
         self._im = SingleFlight(self._im_check)
         self._hold_until = 0.0  # monotonic: no estimate-triggered check before this
         self._deferred: asyncio.TimerHandle | None = None
+        self._im_level = ImAction.NONE  # the IM ladder's rung at the last look
         self._mark_feed: feeds.BybitMarkFeed | None = None
         self._trigger = ""
 
@@ -161,8 +165,7 @@ class RiskWatch:
     def on_private(self, topic: str, rows: list[dict]) -> None:
         self.counts[topic] += 1
         if topic == "wallet":
-            if self.marks.apply_wallet(rows):
-                self._im_look()
+            self.marks.apply_wallet(rows)
         elif topic == "position":
             self.marks.apply_positions(rows)
             if self._mark_feed is not None and self._mark_feed.symbols != self.marks.symbols():
@@ -170,11 +173,13 @@ class RiskWatch:
         else:
             return
         self._look(topic)
+        self._im_look()
 
     def on_mark(self, symbol: str, mark: Decimal) -> None:
         self.counts["mark"] += 1
         self.marks.apply_mark(symbol, mark)
         self._look("mark")
+        self._im_look()
 
     def on_private_connect(self) -> None:
         # Rows missed while disconnected: start again from REST.
@@ -211,8 +216,17 @@ class RiskWatch:
         self._look(trigger)
 
     def _im_look(self) -> None:
-        im_pct, day = self.marks.im_pct, self.day
-        if im_pct is not None and day is not None and im_pct >= day.im_warn_pct:
+        """The IM watch's step when the estimated IM rate climbs a rung of its ladder (none,
+        warn, reduce) above the last one seen: a crossing, not every tick above a line (the
+        step keeps its own cooldowns, and the beat runs it every 5 s besides)."""
+        day = self.day
+        im_pct = self.marks.im_pct_estimate()
+        if day is None or im_pct is None:
+            return
+        level = rules.im_action(im_pct=im_pct, warn_pct=day.im_warn_pct, reduce_pct=day.im_reduce_pct)
+        climbed = IM_LADDER.index(level) > IM_LADDER.index(self._im_level)
+        self._im_level = level
+        if climbed:
             self._im.request()
 
     async def _follow_symbols(self) -> None:
@@ -251,7 +265,6 @@ class RiskWatch:
 
         summary = await asyncio.to_thread(_orm, exchange_step, "risk.im_watch", im_watch_step)
         self.counts[f"im_check_{summary.get('action', 'error')}"] += 1
-        await asyncio.sleep(self.recheck_s)  # the IM watch keeps its own cooldowns; no busy loop
 
     # -- running ----------------------------------------------------------------------
 

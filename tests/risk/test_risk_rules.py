@@ -14,7 +14,9 @@ from risk.rules import (
     TpSl,
     daily_pnl,
     day_outcome,
+    equity_estimate,
     im_action,
+    im_pct_estimate,
     limit_equities,
     next_utc_midnight,
     reduce_qty,
@@ -245,3 +247,19 @@ def test_limit_equities_are_the_baseline_moved_by_the_target_and_the_stop(
 ):
     target, stop = limit_equities(baseline=D(baseline), target_pct=D(target_pct), stop_pct=D(stop_pct))
     assert (target, stop) == (D(target_equity), D(stop_equity))
+
+
+def test_the_equity_estimate_is_the_wallet_without_upl_plus_each_legs_upl():
+    legs = [
+        (D("0.1"), D("97000"), D("96000")),
+        (D("-2"), D("3300"), D("3250")),
+    ]
+    assert equity_estimate(base=D("10000"), positions=legs) == D("10000") - 100 + 100
+
+
+def test_the_im_rate_estimate_is_initial_margin_over_the_moved_margin_balance():
+    legs = [(D("1"), D("100"), D("90"))]  # -10 on a 1,010 balance
+    assert im_pct_estimate(initial_margin=D("500"), margin_base=D("1010"), positions=legs) == 50
+    broke = [(D("1"), D("2000"), D("900"))]
+    assert im_pct_estimate(initial_margin=D("1"), margin_base=D("1000"), positions=broke).is_infinite()
+    assert im_pct_estimate(initial_margin=D("0"), margin_base=D("0"), positions=[]) == 0

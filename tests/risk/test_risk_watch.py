@@ -14,7 +14,7 @@ import pytest
 from core.models import TradingState
 from risk import daily
 from risk.daily import daily_control_step
-from risk.models import DailyPnL
+from risk.models import DailyPnL, RiskSettings
 from risk.rules import DayOutcome
 from risk.watch import RiskWatch
 from tests.support.engine import EngineThread, make_runner
@@ -201,3 +201,27 @@ def test_a_deposit_of_a_fifth_fires_no_target_and_the_watch_settles_on_the_new_t
     assert acted == 0 and estimated is DayOutcome.OPEN and 1 <= checks <= 3
     assert len(sim_positions(sim)) == 3 and DailyPnL.objects.get().outcome == "open"
     assert TradingState.load().disabled_until is None
+
+
+def test_the_im_rate_climbing_past_the_warn_level_on_a_price_move_runs_the_im_watch_at_once(
+    sim, watch_settings
+):
+    RiskSettings.objects.update_or_create(pk=1, defaults={"daily_stop_pct": Decimal("50")})
+    gateway = worker_gateway()
+    gateway.set_leverage(symbol="BTCUSDT", leverage=10)
+    market_order(gateway, "BTCUSDT", Side.BUY, "0.700", "97000", "t-big")  # IM about 68 % of the balance
+    thread = start_watch(sim)
+    try:
+        wait_watching(sim, thread, 1)
+        runner = thread.runner
+        assert runner.marks.im_pct_estimate() < 80 and not runner.counts["im_check_warn"]
+        started = time.monotonic()
+        sim.set_price("BTCUSDT", "94090.00")  # -3 %: the margin balance falls by about 2,040
+        wait_until(lambda: runner.counts["im_check_warn"], what="the IM watch's step")
+        elapsed = time.monotonic() - started
+        estimate = runner.marks.im_pct_estimate()
+    finally:
+        thread.stop()
+    bybit = gateway.wallet().im_pct
+    assert elapsed < 1.0 and abs(estimate - bybit) < 1, (elapsed, estimate, bybit)
+    assert Decision.objects.filter(action="im_warn").count() == 1
