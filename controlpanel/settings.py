@@ -223,6 +223,8 @@ CELERY_TASK_ROUTES = {
     "risk.daily_control": {"queue": RISK_QUEUE},
     "risk.im_watch": {"queue": RISK_QUEUE},
     "risk.tpsl_upkeep": {"queue": RISK_QUEUE},
+    # Positions nobody of ours opened (adopted, flattened or reported: risk.reconcile).
+    "risk.account_reconcile": {"queue": RISK_QUEUE},
     # The panic lock Telegram /close held in Redis while the database was down: trading
     # must be locked in the record of every process soon, whatever the default queue holds.
     "panic.lock_reconcile": {"queue": RISK_QUEUE},

@@ -26,7 +26,13 @@ from trading.rules import Side
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
-RISK_TASKS = ("risk.daily_control", "risk.im_watch", "risk.tpsl_upkeep", "panic.lock_reconcile")
+RISK_TASKS = (
+    "risk.daily_control",
+    "risk.im_watch",
+    "risk.tpsl_upkeep",
+    "risk.account_reconcile",
+    "panic.lock_reconcile",
+)
 
 # The default worker's long task holds it until the test lets go (both workers run in this process).
 _blocking = threading.Event()
@@ -60,7 +66,7 @@ def test_a_dead_risk_worker_is_reported_while_the_default_worker_runs(redis_db, 
     settings.TELEGRAM_BOT_TOKEN = ""
     now = time.time()
     redis_db.set(keys.ALERTS_CHECKS_SINCE, repr(now - 100))  # past the start-up grace
-    for process in ("web", "engine", "worker", "beat", "sim"):
+    for process in ("web", "engine", "riskwatch", "worker", "beat", "sim"):
         heartbeat_write(process=process, now=now)
     heartbeat_write(process="risk_worker", now=now - 60)
 
