@@ -86,13 +86,14 @@ def two_workers(sim, settings, monkeypatch):
     _blocking.clear()
     _released.clear()
     queues = app.amqp.queues
+    # Two workers in one process, where they are two processes in production. Each polls its
+    # own broker connection (use_eventloop=False): kombu's event loop is one per process, and
+    # two workers sharing it read each other's messages. Each worker's consumer takes the
+    # queues selected when it starts, so they start one after the other.
+    options = {"pool": "solo", "perform_ping_check": False, "shutdown_timeout": 10, "use_eventloop": False}
     try:
-        # One app in one process: each worker's consumer takes the queues selected when it
-        # starts, so they start one after the other.
-        with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10, queues=["celery"]):
-            with start_worker(
-                app, pool="solo", perform_ping_check=False, shutdown_timeout=10, queues=["risk"]
-            ):
+        with start_worker(app, queues=["celery"], **options):
+            with start_worker(app, queues=["risk"], **options):
                 yield
                 _released.set()
     finally:
