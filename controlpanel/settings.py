@@ -85,6 +85,10 @@ HEARTBEAT_INTERVAL_S = env.float("HEARTBEAT_INTERVAL_S", default=5.0)
 HEARTBEAT_TIMEOUT_S = env.float("HEARTBEAT_TIMEOUT_S", default=20.0)
 # How often the live dashboard pushes the account snapshot, health and lock state.
 DASHBOARD_PUSH_INTERVAL_S = env.float("DASHBOARD_PUSH_INTERVAL_S", default=2.0)
+# The old bots' pnl_log.csv, appended by the daily control at each change of the day's record
+# (risk.pnl_log); empty: not written. A relative path is under the project directory.
+_pnl_log_csv = env.str("PNL_LOG_CSV", default="")
+PNL_LOG_CSV = str(BASE_DIR / _pnl_log_csv) if _pnl_log_csv else ""
 
 # The panel is for its owner on this machine: the client-network middleware refuses
 # other addresses, so the host list itself can stay open.

@@ -33,6 +33,7 @@ from risk import rules
 from risk.common import FAILED, STRATEGY, TAKEN, decimal_text, pct_text
 from risk.daily_transfers import day_transfers, wall_ms
 from risk.models import DailyPnL, RiskSettings
+from risk.pnl_log import pnl_log_changes
 from risk.rules import DayOutcome
 from trading.bybit import BybitGateway, Wallet
 from trading.errors import GatewayError
@@ -100,6 +101,14 @@ class DailyControlResult:
 
 
 def daily_control_step(*, gateway: BybitGateway, now: datetime) -> DailyControlResult:
+    """One pass of the daily control (``_daily_control_pass``), then the changes it made to the
+    day's record appended to ``PNL_LOG_CSV`` when set (``risk.pnl_log``)."""
+    result = _daily_control_pass(gateway=gateway, now=now)
+    pnl_log_changes(result)
+    return result
+
+
+def _daily_control_pass(*, gateway: BybitGateway, now: datetime) -> DailyControlResult:
     """One pass of the daily control for ``now``'s UTC day.
 
     - Lifts a daily-limit disable whose time has come (the new day), and only that.
