@@ -20,7 +20,7 @@ from trading.rules import Side
 pytestmark = [pytest.mark.integration, pytest.mark.django_db]
 
 NOW = datetime(2025, 3, 10, 12, 0, tzinfo=UTC)
-HEADER = "date,baseline_equity,last_equity,pnl_usdt,pnl_pct,high_equity,low_equity,outcome,account"
+HEADER = ",".join(pnl_log.PNL_LOG_COLUMNS)
 
 
 @pytest.fixture(autouse=True)

@@ -15,7 +15,7 @@ def decided_days_settled(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("risk", "0004_unknown_positions"),
+        ("risk", "0005_daily_pnl_net_transfers"),
     ]
 
     operations = [
