@@ -9,12 +9,24 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 
-# Each Celery process beats from a thread: the worker once it consumes, beat once it schedules.
+def worker_processes(consumed_queues) -> list[str]:
+    """The heartbeat names of a worker consuming these queues: ``worker`` for the default queue,
+    ``risk_worker`` for the risk queue (both for a bare ``celery worker``, which takes both)."""
+    from django.conf import settings
+
+    names = {settings.CELERY_TASK_DEFAULT_QUEUE: "worker", settings.RISK_QUEUE: "risk_worker"}
+    return [process for queue, process in names.items() if queue in consumed_queues]
+
+
+# Each Celery process beats from a thread: a worker once it consumes (under the name of the
+# queue it serves, so a dead risk worker is missed even while the default one runs), beat
+# once it schedules.
 @signals.worker_ready.connect
-def _worker_heartbeat(**_):
+def _worker_heartbeat(sender=None, **_):
     from core.heartbeat import heartbeat_start
 
-    heartbeat_start("worker")
+    for process in worker_processes(sender.app.amqp.queues.consume_from):
+        heartbeat_start(process)
 
 
 @signals.beat_init.connect

@@ -85,6 +85,10 @@ HEARTBEAT_INTERVAL_S = env.float("HEARTBEAT_INTERVAL_S", default=5.0)
 HEARTBEAT_TIMEOUT_S = env.float("HEARTBEAT_TIMEOUT_S", default=20.0)
 # How often the live dashboard pushes the account snapshot, health and lock state.
 DASHBOARD_PUSH_INTERVAL_S = env.float("DASHBOARD_PUSH_INTERVAL_S", default=2.0)
+# The old bots' pnl_log.csv, appended by the daily control at each change of the day's record
+# (risk.pnl_log); empty: not written. A relative path is under the project directory.
+_pnl_log_csv = env.str("PNL_LOG_CSV", default="")
+PNL_LOG_CSV = str(BASE_DIR / _pnl_log_csv) if _pnl_log_csv else ""
 
 # The panel is for its owner on this machine: the client-network middleware refuses
 # other addresses, so the host list itself can stay open.
@@ -211,6 +215,30 @@ CELERY_TIMEZONE = "UTC"
 CELERY_ENABLE_UTC = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+# Two queues, each with its own worker process (Procfile: `worker -Q celery`, `risk_worker
+# -Q risk`), so a slow portfolio scan or a backlog on the default queue can never delay a
+# daily stop, a TP/SL upkeep or an IM reduction. A bare `celery worker` (no -Q) consumes
+# both: one worker still protects, just without the separation.
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+RISK_QUEUE = "risk"
+CELERY_TASK_QUEUES = {CELERY_TASK_DEFAULT_QUEUE: {}, RISK_QUEUE: {}}
+CELERY_TASK_ROUTES = {
+    # Protection: acts on the account within seconds of a limit.
+    "risk.daily_control": {"queue": RISK_QUEUE},
+    "risk.im_watch": {"queue": RISK_QUEUE},
+    "risk.tpsl_upkeep": {"queue": RISK_QUEUE},
+    # Positions nobody of ours opened (adopted, flattened or reported: risk.reconcile).
+    "risk.account_reconcile": {"queue": RISK_QUEUE},
+    # The panic lock Telegram /close held in Redis while the database was down: trading
+    # must be locked in the record of every process soon, whatever the default queue holds.
+    "panic.lock_reconcile": {"queue": RISK_QUEUE},
+    # The heartbeat checks run on both workers (the beat sends one to each queue; SADD/SREM
+    # decide who alerts, so one outage is one alert): a dead worker is reported by the other.
+    # Not routed here: risk.account_snapshot (the dashboard's view, display only) and
+    # risk.closed_pnl_sync (bookkeeping, minutes late is harmless) stay on the default queue;
+    # neither protects anything, and the snapshot's read every 2 s would crowd the queue
+    # that must stay free.
+}
 CELERY_BEAT_SCHEDULE = {
     # Bybit revises max-qty filters on the 3rd and 17th and lists symbols any day.
     "refresh-instruments": {"task": "trading.refresh_instruments", "schedule": 24 * 3600.0},
@@ -239,6 +267,11 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"expires": 10.0},
     },
     "alert-checks": {"task": "core.alert_checks", "schedule": 10.0, "options": {"expires": 10.0}},
+    "alert-checks-risk": {
+        "task": "core.alert_checks",
+        "schedule": 10.0,
+        "options": {"expires": 10.0, "queue": RISK_QUEUE},
+    },
     # A panic lock Telegram /close's fallback held in Redis while the database was down (panic.fallback).
     "panic-lock-reconcile": {"task": "panic.lock_reconcile", "schedule": 5.0, "options": {"expires": 5.0}},
 }

@@ -13,8 +13,10 @@ who alerts, so two workers never both do. For one heartbeat timeout after the ch
 start (a fresh `make run`, or the worker back after a while) nothing is reported missing:
 every process is still starting and last run's beats are old.
 
-If the worker itself is down these checks don't run; the dashboard and `/api/health`
-still show it.
+The beat sends these checks to both Celery queues (``alert-checks`` and ``alert-checks-risk``),
+so the default worker reports a dead risk worker and the risk worker a dead default worker
+(the Telegram bridge runs them too); the SADD/SREM above keep it one alert per outage. With
+every worker down these checks don't run; the dashboard and `/api/health` still show it.
 """
 
 from __future__ import annotations

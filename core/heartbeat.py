@@ -24,12 +24,12 @@ from core.redis_client import redis_client
 
 logger = logging.getLogger(__name__)
 
-KNOWN_PROCESSES = ("web", "engine", "riskwatch", "worker", "beat", "telegram", "sim")
+KNOWN_PROCESSES = ("web", "engine", "riskwatch", "worker", "risk_worker", "beat", "telegram", "sim")
 
 
 def required_processes(*, exchange_mode: str, telegram_enabled: bool) -> tuple[str, ...]:
     """The processes `make run` starts for this configuration, in display order."""
-    names = ["web", "engine", "riskwatch", "worker", "beat"]
+    names = ["web", "engine", "riskwatch", "worker", "risk_worker", "beat"]
     if telegram_enabled:
         names.append("telegram")
     if exchange_mode == "sim":

@@ -3,7 +3,7 @@
 Redis is shared state between processes (engine, workers, web, bridge): a name typed
 twice is a bug waiting for a rename. Plain constants, importable without Django (the
 container healthcheck reads the heartbeats before anything else starts).
-Names with ``{...}`` are templates: ``DAILY_FLATTEN_PENDING.format(date=...)``.
+Names with ``{...}`` are templates: ``ALERTS_WINDOW.format(bucket=...)``.
 """
 
 # -- processes -----------------------------------------------------------------------
@@ -51,9 +51,6 @@ ALERTS_CHECKS_SINCE = "controlpanel:alerts:checks_since"  # when the checks star
 # -- risk ------------------------------------------------------------------------------
 RISK_IM_WARN = "controlpanel:risk:im_warn_alerted"
 RISK_IM_REDUCE = "controlpanel:risk:im_reduce"  # value: the run key of the reduction holding the cooldown
-RISK_DAILY_FLATTEN_PENDING = "controlpanel:risk:daily_flatten_pending:{date}"
-RISK_DAILY_FLATTEN_RETRY = "controlpanel:risk:daily_flatten_retry:{date}"
-RISK_DAILY_FLATTEN_ATTEMPT = "controlpanel:risk:daily_flatten_attempt:{date}"
 RISK_FAILURE_JOURNALED = "controlpanel:risk:failure_journaled:{what}"
 # An unknown position already journaled and alerted: its symbol, positionIdx, side and createdTime.
 RISK_UNKNOWN_POSITION_SEEN = "controlpanel:risk:unknown_position:{position}"

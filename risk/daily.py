@@ -9,29 +9,31 @@ key) starts the new account's own baseline, journaled as ``account_changed``, in
 judging the new equity against the old account's baseline (which fired the daily stop or
 target at once and disabled trading for the day); the old account's row stays as history.
 
-Shared state between workers lives where every worker sees it: in the database the day's
+Shared state between workers lives where every worker sees it, in the database: the day's
 row (``DailyPnL``), claimed with a conditional UPDATE of its ``outcome`` so only one worker
-flattens for a day's limit, and the trading switch; in Redis, with TTLs, a pending daily
-flatten to retry.
+flattens for a day's limit, and the trading switch. The flatten's own record is on the row
+too (``flatten_attempts``, ``flatten_attempted_at``, ``flat_verified_at``): a decided day
+not verified flat is flattened again by whichever worker claims the retry, so a Redis flush,
+or a worker on another Redis, still retries.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from django.db import IntegrityError, transaction
+from django.db.models import F, Q
 
-from core import keys
 from core.alerts import alert_send
 from core.models import TradingState
-from core.redis_client import redis_client
 from risk import rules
 from risk.common import FAILED, STRATEGY, TAKEN, decimal_text, pct_text
 from risk.daily_transfers import day_transfers, wall_ms
 from risk.models import DailyPnL, RiskSettings
+from risk.pnl_log import pnl_log_changes
 from risk.rules import DayOutcome
 from trading.bybit import BybitGateway, Wallet
 from trading.errors import GatewayError
@@ -49,8 +51,6 @@ DAILY_REASON_PREFIX = "daily control: "
 DAILY_FLATTEN_RETRY_INTERVAL_S = 30
 # Pause between the rounds of a daily flatten (positions_flatten waits this x the round number).
 FLATTEN_PAUSE_S = 0.5
-# How long Redis remembers a pending daily flatten (past the day's end is enough).
-DAILY_FLATTEN_PENDING_TTL_S = 2 * 86400
 
 
 # The account of a row made while the key could not be read: "<mode>:unidentified". The
@@ -101,6 +101,14 @@ class DailyControlResult:
 
 
 def daily_control_step(*, gateway: BybitGateway, now: datetime) -> DailyControlResult:
+    """One pass of the daily control (``_daily_control_pass``), then the changes it made to the
+    day's record appended to ``PNL_LOG_CSV`` when set (``risk.pnl_log``)."""
+    result = _daily_control_pass(gateway=gateway, now=now)
+    pnl_log_changes(result)
+    return result
+
+
+def _daily_control_pass(*, gateway: BybitGateway, now: datetime) -> DailyControlResult:
     """One pass of the daily control for ``now``'s UTC day.
 
     - Lifts a daily-limit disable whose time has come (the new day), and only that.
@@ -166,7 +174,7 @@ def daily_control_step(*, gateway: BybitGateway, now: datetime) -> DailyControlR
     _day_figures_store(day=day, equity=equity, figures=figures, net_transfers=transfers.net, now=now)
     if day.outcome != DayOutcome.OPEN:
         result.outcome = day.outcome
-        result.flatten = _daily_flatten_retry(gateway=gateway, today=today, now=now)
+        result.flatten = _daily_flatten_retry(gateway=gateway, day=day, now=now)
         return result
     outcome = rules.day_outcome(
         pnl_pct=figures.pnl_pct, target_pct=risk.daily_target_pct, stop_pct=risk.daily_stop_pct
@@ -175,7 +183,9 @@ def daily_control_step(*, gateway: BybitGateway, now: datetime) -> DailyControlR
     if outcome is DayOutcome.OPEN:
         return result
     # Claim the day's limit: of several workers seeing it, exactly one acts.
-    claimed = DailyPnL.objects.filter(pk=day.pk, outcome=DayOutcome.OPEN).update(outcome=outcome.value)
+    claimed = DailyPnL.objects.filter(pk=day.pk, outcome=DayOutcome.OPEN).update(
+        outcome=outcome.value, flatten_attempts=1, flatten_attempted_at=now
+    )
     if claimed != 1:
         logger.info("daily_limit_already_claimed date=%s", today)
         return result
@@ -419,14 +429,8 @@ def _daily_limit_act(
     reason = f"{DAILY_REASON_PREFIX}daily {label} hit ({pct_text(figures.pnl_pct)} % on {today.isoformat()})"
     # Off first: no strategy may open while the account is being flattened.
     trading_disable_until(until=until, reason=reason)
-    # Marked pending before the flatten, cleared once flat: if this worker dies midway,
-    # a later pass (any worker) flattens again after the retry interval.
-    client = redis_client()
-    pending_key = keys.RISK_DAILY_FLATTEN_PENDING.format(date=today.isoformat())
-    client.set(pending_key, "1", ex=DAILY_FLATTEN_PENDING_TTL_S)
-    client.set(
-        keys.RISK_DAILY_FLATTEN_RETRY.format(date=today.isoformat()), "1", ex=DAILY_FLATTEN_RETRY_INTERVAL_S
-    )
+    # The claim recorded this run as attempt 1 at ``now``; until flat_verified_at is set, a
+    # later pass (any worker) flattens again after the retry interval, even if this one dies.
     report = positions_flatten(
         gateway=gateway,
         strategy=STRATEGY,
@@ -434,7 +438,7 @@ def _daily_limit_act(
         pause_s=FLATTEN_PAUSE_S,
     )
     if report.flat:
-        client.delete(pending_key)
+        DailyPnL.objects.filter(pk=day.pk).update(flat_verified_at=now)
     decision_record(
         strategy=STRATEGY,
         action=f"daily_{label}",
@@ -479,20 +483,24 @@ def _daily_limit_act(
     return report
 
 
-def _daily_flatten_retry(*, gateway: BybitGateway, today: date, now: datetime) -> FlattenReport | None:
-    """Flatten again after a daily limit whose flatten did not end flat (at most every 30 s)."""
-    client = redis_client()
-    pending_key = keys.RISK_DAILY_FLATTEN_PENDING.format(date=today.isoformat())
-    if not client.exists(pending_key):
+def _daily_flatten_retry(*, gateway: BybitGateway, day: DailyPnL, now: datetime) -> FlattenReport | None:
+    """Flatten again after a daily limit whose flatten did not end flat (at most every 30 s),
+    from the day's row: the retry is claimed with a conditional UPDATE of its attempt count and
+    time, so of several workers one retries, and a Redis flush loses nothing."""
+    if day.flat_verified_at is not None:
+        return None  # the usual decided day: flat since the limit; no write every pass
+    retry_before = now - timedelta(seconds=DAILY_FLATTEN_RETRY_INTERVAL_S)
+    if day.flatten_attempted_at is not None and day.flatten_attempted_at > retry_before:
         return None
-    retry_key = keys.RISK_DAILY_FLATTEN_RETRY.format(date=today.isoformat())
-    if not client.set(retry_key, "1", nx=True, ex=DAILY_FLATTEN_RETRY_INTERVAL_S):
-        return None
-    # A fresh run key per retry: reusing one would reuse its orderLinkIds, and the
-    # venue would answer a new close with the old, filled one.
-    attempt_key = keys.RISK_DAILY_FLATTEN_ATTEMPT.format(date=today.isoformat())
-    attempt = client.incr(attempt_key)
-    client.expire(attempt_key, DAILY_FLATTEN_PENDING_TTL_S)
+    due = DailyPnL.objects.filter(pk=day.pk, flat_verified_at__isnull=True).filter(
+        Q(flatten_attempted_at__isnull=True) | Q(flatten_attempted_at__lte=retry_before)
+    )
+    if not due.update(flatten_attempts=F("flatten_attempts") + 1, flatten_attempted_at=now):
+        return None  # another worker retries now, or the account was verified flat meanwhile
+    # A fresh run key per retry: reusing one would reuse its orderLinkIds, and the venue would
+    # answer a new close with the old, filled one. The count lives in the row, so it never restarts.
+    attempt = DailyPnL.objects.values_list("flatten_attempts", flat=True).get(pk=day.pk) - 1
+    today = day.date
     report = positions_flatten(
         gateway=gateway,
         strategy=STRATEGY,
@@ -500,7 +508,7 @@ def _daily_flatten_retry(*, gateway: BybitGateway, today: date, now: datetime) -
         pause_s=FLATTEN_PAUSE_S,
     )
     if report.flat:
-        client.delete(pending_key)
+        DailyPnL.objects.filter(pk=day.pk).update(flat_verified_at=now)
         alert_send(
             f"Daily limit flatten completed on retry {attempt}: the account is flat.", kind="daily_limit"
         )

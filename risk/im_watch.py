@@ -19,8 +19,10 @@ from risk import rules
 from risk.common import FAILED, SKIPPED, STRATEGY, TAKEN, decimal_text, pct_text, side_word
 from risk.models import RiskSettings
 from risk.rules import ImAction
+from risk.snapshot import position_owner
 from trading.bybit import BybitGateway, OrderAck, Position
 from trading.errors import GatewayError, OrderOutcomeUnknown
+from trading.models import Coin
 from trading.order_flow import OrderJournal, OrderStatus, order_send
 from trading.rules.order_link_id import order_link_id
 from trading.selectors import pm_symbols
@@ -74,6 +76,9 @@ def im_watch_step(*, gateway: BybitGateway, now: datetime) -> ImWatchResult:
       so two workers never both reduce. Each order's orderLinkId derives from the
       reduction's run key. A reduction that placed nothing shortens its cooldown to
       IM_REDUCE_FAILED_RETRY_S, so a later pass tries again soon.
+          With nothing of ours left to cut (every position the portfolio's), the claim still
+      holds the cooldown and the alert lists what holds the margin: symbol, side, size, IM
+      and owner of each position, every cooldown while it lasts; nothing is closed.
     - IM% >= ``im_warn_pct`` (or a reduction is cooling down): an alert, at most once
       per ``reduce_cooldown_seconds``.
     A failure to read the wallet or the positions raises (the task retries).
@@ -136,7 +141,8 @@ def _im_reduce(
         result.cooldown = True
         return
     managed_by_pm = pm_symbols()
-    positions = [p for p in gateway.positions() if p.symbol not in managed_by_pm]
+    held = gateway.positions()
+    positions = [p for p in held if p.symbol not in managed_by_pm]
     run_key = f"im-{now:%Y%m%dT%H%M%S}"
     # Claimed only after the positions were read: a failed read must not hold the cooldown.
     if not client.set(keys.RISK_IM_REDUCE, run_key, nx=True, ex=risk.reduce_cooldown_seconds):
@@ -144,18 +150,8 @@ def _im_reduce(
         return
     result.run_key = run_key
     if not positions:
-        decision_record(
-            strategy=STRATEGY,
-            action="reduce",
-            outcome=SKIPPED,
-            reason_code="no_reducible_positions",
-            details={"run_key": run_key, "im_pct": _im_pct_text(im_pct), "pm_symbols": sorted(managed_by_pm)},
-            at=now,
-        )
-        alert_send(
-            f"IM {_im_pct_text(im_pct)} % is above the reduce level {pct_text(risk.im_reduce_pct)} %, "
-            f"but every open position belongs to the portfolio strategy: nothing reduced.",
-            kind="im_reduce",
+        _margin_holders_alert(
+            positions=held, pm=managed_by_pm, risk=risk, im_pct=im_pct, run_key=run_key, now=now
         )
         return
     maybe_placed = False
@@ -182,6 +178,58 @@ def _im_reduce(
     alert_send(
         f"IM {_im_pct_text(im_pct)} % >= {pct_text(risk.im_reduce_pct)} %: reducing exposure by "
         f"{pct_text(risk.reduce_fraction * 100)} %.\n" + "\n".join(lines),
+        kind="im_reduce",
+    )
+
+
+def _margin_holders_alert(
+    *,
+    positions: list[Position],
+    pm: frozenset[str],
+    risk: RiskSettings,
+    im_pct: Decimal,
+    run_key: str,
+    now: datetime,
+) -> None:
+    """IM above the reduce level and nothing of ours left to cut: say loudly, once per cooldown
+    (the claim above), what holds the margin, biggest IM first. PM's positions are the
+    portfolio's to manage (its budget and trailing stops), so nothing of theirs is closed here."""
+    wl = frozenset(Coin.objects.values_list("symbol", flat=True))
+    holders = sorted(positions, key=lambda p: p.position_im or Decimal("0"), reverse=True)
+    rows = [
+        {
+            "symbol": p.symbol,
+            "side": side_word(p),
+            "size": decimal_text(p.size),
+            "im": decimal_text(p.position_im),
+            "owner": position_owner(p.symbol, pm=pm, wl=wl),
+        }
+        for p in holders
+    ]
+    decision_record(
+        strategy=STRATEGY,
+        action="reduce",
+        outcome=SKIPPED,
+        reason_code="no_reducible_positions",
+        details={"run_key": run_key, "im_pct": _im_pct_text(im_pct), "margin_holders": rows},
+        at=now,
+    )
+    logger.warning(
+        "im_reduce_nothing_to_cut im_pct=%s holders=%s",
+        _im_pct_text(im_pct),
+        ",".join(f"{row['symbol']}:{row['owner']}:{row['im']}" for row in rows),
+    )
+    # This alert is the cooldown's IM alert: the warn ("the next reduction waits") would repeat it.
+    redis_client().set(keys.RISK_IM_WARN, now.isoformat(), ex=risk.reduce_cooldown_seconds)
+    lines = [
+        f"{row['symbol']} {row['side']} {row['size']} ({row['owner']}): IM {row['im'] or 'unknown'} USDT"
+        for row in rows
+    ]
+    alert_send(
+        f"IM {_im_pct_text(im_pct)} % is above the reduce level {pct_text(risk.im_reduce_pct)} % and no "
+        f"position of ours is left to cut; the portfolio's are its own to manage, so nothing was closed. "
+        f"The margin is held by:\n" + ("\n".join(lines) or "no open position (orders?)") + "\n"
+        f"Next check in {risk.reduce_cooldown_seconds} s.",
         kind="im_reduce",
     )
 

@@ -169,6 +169,20 @@ class DailyPnL(models.Model):
         blank=True,
         help_text="When the transaction log was last read (ms); the next read goes on from it.",
     )
+    # The daily-limit flatten's record (risk.daily): a decided day whose flat_verified_at is
+    # empty is flattened again, from any worker, whatever Redis holds or lost.
+    flatten_attempts = models.PositiveSmallIntegerField(
+        default=0, help_text="Daily-limit flatten runs so far (the first and each retry)."
+    )
+    flatten_attempted_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the last daily-limit flatten run began."
+    )
+    flat_verified_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When the exchange showed the account flat after the day's limit; "
+        "empty on a decided day: the flatten is retried.",
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

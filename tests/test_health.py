@@ -18,7 +18,7 @@ from core.heartbeat import (
     required_processes,
 )
 
-ALL_SIM = ("web", "engine", "riskwatch", "worker", "beat", "sim")
+ALL_SIM = ("web", "engine", "riskwatch", "worker", "risk_worker", "beat", "sim")
 
 
 def beat_everything(now, names=ALL_SIM):
@@ -29,10 +29,10 @@ def beat_everything(now, names=ALL_SIM):
 @pytest.mark.parametrize(
     ("mode", "telegram", "expected"),
     [
-        ("sim", False, ("web", "engine", "riskwatch", "worker", "beat", "sim")),
-        ("sim", True, ("web", "engine", "riskwatch", "worker", "beat", "telegram", "sim")),
-        ("live", False, ("web", "engine", "riskwatch", "worker", "beat")),
-        ("demo", True, ("web", "engine", "riskwatch", "worker", "beat", "telegram")),
+        ("sim", False, ("web", "engine", "riskwatch", "worker", "risk_worker", "beat", "sim")),
+        ("sim", True, ("web", "engine", "riskwatch", "worker", "risk_worker", "beat", "telegram", "sim")),
+        ("live", False, ("web", "engine", "riskwatch", "worker", "risk_worker", "beat")),
+        ("demo", True, ("web", "engine", "riskwatch", "worker", "risk_worker", "beat", "telegram")),
     ],
 )
 def test_required_processes_follow_the_configuration(mode, telegram, expected):

@@ -79,6 +79,7 @@ def test_the_launcher_brings_every_process_up_and_ctrl_c_stops_them(tmp_path, re
             "web",
             "engine",
             "worker",
+            "risk_worker",
             "beat",
             "sim",
         }
@@ -98,7 +99,7 @@ def test_the_launcher_brings_every_process_up_and_ctrl_c_stops_them(tmp_path, re
         line.split("=", 1)[1] for line in env_file.splitlines() if line.startswith("CONTROL_API_TOKEN=")
     )
     assert f"CONTROL_API_TOKEN={token}" in output, "the new token is printed once"
-    for name in ("web", "engine", "riskwatch", "worker", "beat", "sim"):
+    for name in ("web", "engine", "riskwatch", "worker", "risk_worker", "beat", "sim"):
         assert f"{name}.1 stopped" in output, output[-3000:]
 
 

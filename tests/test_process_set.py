@@ -21,7 +21,16 @@ def compose_services() -> dict:
 
 
 def test_the_procfile_has_the_designed_processes():
-    assert list(procfile()) == ["web", "engine", "riskwatch", "worker", "beat", "telegram", "sim"]
+    assert list(procfile()) == [
+        "web",
+        "engine",
+        "riskwatch",
+        "worker",
+        "risk_worker",
+        "beat",
+        "telegram",
+        "sim",
+    ]
 
 
 def test_every_process_is_a_compose_service_running_the_same_program():
@@ -44,3 +53,33 @@ def test_compose_has_the_stores_with_healthchecks_and_optional_profiles():
     assert services["web"]["ports"] == ["127.0.0.1:8000:8000"]
     assert services["web"]["environment"]["CONTROLPANEL_PROCESS"] == "web"
     assert services["engine"]["environment"]["DATABASE_URL"].startswith("postgres://")
+
+
+def celery_workers() -> dict[str, str]:
+    return {
+        name: command
+        for name, command in procfile().items()
+        if command.startswith("celery -A controlpanel worker")
+    }
+
+
+def test_each_celery_queue_has_one_worker_and_compose_runs_it_exactly_as_the_procfile():
+    from django.conf import settings
+
+    workers = celery_workers()
+    queues = {name: command.split(" -Q ")[1].split()[0] for name, command in workers.items()}
+    # The default worker never takes the risk queue: it would hold risk tasks behind a long one.
+    assert queues == {"worker": settings.CELERY_TASK_DEFAULT_QUEUE, "risk_worker": settings.RISK_QUEUE}
+    assert sorted(queues.values()) == sorted(settings.CELERY_TASK_QUEUES)
+    services = compose_services()
+    for name, command in workers.items():
+        assert services[name]["command"] == command.split(), name
+
+
+def test_make_run_starts_every_procfile_process_this_configuration_needs():
+    from core.heartbeat import KNOWN_PROCESSES, required_processes
+
+    assert set(procfile()) == set(KNOWN_PROCESSES)
+    started = required_processes(exchange_mode="sim", telegram_enabled=True)
+    assert set(started) == set(procfile()) and {"worker", "risk_worker"} <= set(started)
+    assert "risk_worker" in required_processes(exchange_mode="live", telegram_enabled=False)

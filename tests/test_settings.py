@@ -173,3 +173,19 @@ def test_the_empty_secret_lines_of_env_example_are_filled_in_place(tmp_path):
     env_file.write_text('SECRET_KEY=""\nCONTROL_API_TOKEN=mine\n')
     assert set(ensure_env_file(env_file, environ={})) == {"SECRET_KEY"}
     assert env_file.read_text().splitlines()[1] == "CONTROL_API_TOKEN=mine"
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("", ""),
+        ("var/pnl_log.csv", str(REPO / "var" / "pnl_log.csv")),
+        ("/srv/pnl_log.csv", "/srv/pnl_log.csv"),
+    ],
+)
+def test_the_pnl_log_path_is_off_by_default_and_relative_to_the_project(value, expected):
+    result = run_django(
+        "from django.conf import settings as s; print(repr(s.PNL_LOG_CSV))", PNL_LOG_CSV=value
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == repr(expected)

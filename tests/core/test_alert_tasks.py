@@ -32,7 +32,7 @@ def test_a_worker_sends_the_due_digest_and_reports_a_missing_process(redis_db, m
     for i in range(5):
         alerts.alert_send("Bybit refused the API keys (retCode 10003).", kind="auth_error", now=long_ago + i)
     redis_db.set(keys.ALERTS_CHECKS_SINCE, repr(time.time() - 100))  # past the start-up grace
-    for process in ("web", "riskwatch", "worker", "beat", "sim"):
+    for process in ("web", "riskwatch", "worker", "risk_worker", "beat", "sim"):
         heartbeat_write(process=process)
     heartbeat_write(process="engine", now=time.time() - 90)
 

@@ -111,11 +111,12 @@ async def test_it_pushes_the_account_snapshot_and_new_journal_rows_every_interva
     snapshot = await receive_type(ws, "snapshot", timeout_s=3)
     assert snapshot["account"]["equity_text"] == "10,234.57"
     assert snapshot["im"]["level"] == "warn"  # 85.5 % against the default 80 / 100
-    assert [p["name"] for p in snapshot["health"]["processes"]][:5] == [
+    assert [p["name"] for p in snapshot["health"]["processes"]][:6] == [
         "web",
         "engine",
         "riskwatch",
         "worker",
+        "risk_worker",
         "beat",
     ]
     assert [d["reason_code"] for d in snapshot["decisions"]] == ["flat"]

@@ -84,6 +84,10 @@ def test_an_unreadable_exchange_falls_back_to_the_settings_equity_until_the_firs
     assert third.baseline_source == "" and Decision.objects.filter(action="daily_baseline").count() == 2
 
 
+def closes_accepted(sim) -> int:
+    return len([o for o in sim.state()["orders"] if o["reduceOnly"] and not o.get("rejectCode")])
+
+
 def flattens():
     return Decision.objects.filter(strategy="risk", action="flatten")
 
@@ -207,10 +211,59 @@ def test_a_flatten_that_does_not_end_flat_is_retried_on_a_later_pass(sim, gatewa
 
     # Within the retry interval nothing happens; once it passed, the next pass flattens again.
     assert daily_control_step(gateway=gateway, now=NOW + timedelta(minutes=1, seconds=5)).flatten is None
-    redis_db.delete(keys.RISK_DAILY_FLATTEN_RETRY.format(date=TODAY.isoformat()))
     retry = daily_control_step(gateway=gateway, now=NOW + timedelta(minutes=1, seconds=35))
 
     assert retry.flatten.flat and sim.state()["positions"] == []
     assert flattens().order_by("id").last().details["run_key"] == "daily-2025-03-10-r1"
-    redis_db.delete(keys.RISK_DAILY_FLATTEN_RETRY.format(date=TODAY.isoformat()))
     assert daily_control_step(gateway=gateway, now=NOW + timedelta(minutes=2, seconds=10)).flatten is None
+
+
+def test_an_unfinished_flatten_is_retried_from_the_database_after_redis_lost_everything_and_once(
+    sim, gateway, redis_db
+):
+    daily_control_step(gateway=gateway, now=NOW)
+    market_order(gateway, "BTCUSDT", Side.BUY, "0.500", "97000", "t-long")
+    sim.set_price("BTCUSDT", "95000.00")
+    sim.fault("*", mode="error", retCode=110007, count=5, symbol="BTCUSDT")  # every close refused
+
+    hit = daily_control_step(gateway=gateway, now=NOW + timedelta(minutes=1))
+
+    assert hit.acted and not hit.flatten.flat
+    day = DailyPnL.objects.get()
+    assert (day.flatten_attempts, day.flatten_attempted_at, day.flat_verified_at) == (
+        1,
+        NOW + timedelta(minutes=1),
+        None,
+    )
+    redis_db.flushdb()  # a Redis restart without persistence, or a worker on another Redis
+    accepted_before = closes_accepted(sim)
+
+    retry = daily_control_step(gateway=gateway, now=NOW + timedelta(minutes=1, seconds=30))
+    later = [
+        daily_control_step(gateway=gateway, now=NOW + timedelta(minutes=minutes)) for minutes in (2, 3, 10)
+    ]
+
+    assert retry.flatten.flat and sim.state()["positions"] == []
+    assert all(run.flatten is None for run in later)  # flat is on the record: no flatten again
+    day.refresh_from_db()
+    assert (day.flatten_attempts, day.flat_verified_at) == (2, NOW + timedelta(minutes=1, seconds=30))
+    assert closes_accepted(sim) - accepted_before == 1  # one close, of the one position
+    assert [f.details["run_key"] for f in flattens().order_by("id")] == [
+        "daily-2025-03-10",
+        "daily-2025-03-10-r1",
+    ]
+
+
+def test_a_day_flat_after_its_limit_records_it_and_is_never_flattened_again(sim, gateway, redis_db):
+    daily_control_step(gateway=gateway, now=NOW)
+    market_order(gateway, "BTCUSDT", Side.BUY, "0.500", "97000", "t-long")
+    sim.set_price("BTCUSDT", "95000.00")
+
+    daily_control_step(gateway=gateway, now=NOW + timedelta(minutes=1))
+    redis_db.flushdb()
+    market_order(gateway, "ETHUSDT", Side.BUY, "0.10", "3300", "t-by-hand")  # opened by hand afterwards
+    after = daily_control_step(gateway=gateway, now=NOW + timedelta(minutes=5))
+
+    day = DailyPnL.objects.get()
+    assert (day.flatten_attempts, day.flat_verified_at) == (1, NOW + timedelta(minutes=1))
+    assert after.flatten is None and [p["symbol"] for p in sim.state()["positions"]] == ["ETHUSDT"]

@@ -119,3 +119,43 @@ def test_a_reduction_that_placed_nothing_gives_the_cooldown_back_early(sim, over
     assert sorted(failed.failed) == ["BTCUSDT", "SOLUSDT"] and failed.reduced == []
     assert 0 < redis_db.ttl(keys.RISK_IM_REDUCE) <= im_watch.IM_REDUCE_FAILED_RETRY_S
     assert Decision.objects.filter(action="reduce", outcome="failed").count() == 2
+
+
+def test_with_only_pm_positions_holding_the_margin_it_alerts_who_holds_it_every_cooldown_and_closes_nothing(
+    sim, gateway, redis_db, alerts
+):
+    sim.reset(equity="1000")
+    market_order(gateway, "BTCUSDT", Side.BUY, "0.080", "97000", "t-btc")
+    market_order(gateway, "ETHUSDT", Side.SELL, "0.50", "3300", "t-eth")
+    redis_db.sadd(keys.PM_SYMBOLS, "BTCUSDT", "ETHUSDT")  # both the portfolio's
+    sim.set_price("BTCUSDT", "96000.00")
+    before = sizes(sim)
+
+    first = im_watch_step(gateway=gateway, now=NOW)
+    waiting = im_watch_step(gateway=gateway, now=NOW + timedelta(seconds=5))
+
+    assert first.action == "reduce" and first.im_pct >= Decimal("100")
+    assert first.reduced == [] and first.failed == [] and first.run_key == "im-20250310T120000"
+    assert waiting.cooldown and not waiting.warned
+    [alert] = alerts.sent
+    im = {row["symbol"]: Decimal(row["positionIM"]) for row in sim.state()["positions"]}
+    assert im["BTCUSDT"] > im["ETHUSDT"] > 0
+    assert "no position of ours is left to cut" in alert.text and "nothing was closed" in alert.text
+    lines = alert.text.splitlines()
+    btc, eth = (
+        lines.index(f"BTCUSDT long 0.080 (PM): IM {im['BTCUSDT']} USDT"),
+        lines.index(f"ETHUSDT short 0.50 (PM): IM {im['ETHUSDT']} USDT"),
+    )
+    assert btc < eth  # the biggest margin first
+    journal = Decision.objects.get(action="reduce")
+    assert (journal.outcome, journal.reason_code) == ("skipped", "no_reducible_positions")
+    assert [row["owner"] for row in journal.details["margin_holders"]] == ["PM", "PM"]
+
+    redis_db.delete(keys.RISK_IM_REDUCE, keys.RISK_IM_WARN)  # the cooldown has passed
+    again = im_watch_step(gateway=gateway, now=NOW + timedelta(minutes=5, seconds=1))
+
+    assert again.run_key == "im-20250310T120501" and len(alerts.sent) == 2
+    assert alerts.sent[1].text.startswith(
+        f"IM {again.im_pct.quantize(Decimal('0.01'))} % is above the reduce"
+    )
+    assert reduce_orders(sim) == [] and sizes(sim) == before  # nothing of the portfolio's closed

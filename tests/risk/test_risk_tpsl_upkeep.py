@@ -192,3 +192,78 @@ def test_an_unreadable_account_raises_for_the_task_to_retry(sim, book):
     sim.fault("/v5/position/list", mode="error", retCode=10016, count=1)
     with pytest.raises(RetryableError):
         tpsl_upkeep_step(gateway=book, now=NOW)
+
+
+def protective_order_id(gateway, symbol: str, kind: str) -> str:
+    [order_id] = [
+        o.order_id for o in gateway.open_orders() if o.symbol == symbol and o.stop_order_type == kind
+    ]
+    return order_id
+
+
+def filled_qty(gateway, symbol: str, order_id: str) -> Decimal:
+    """What one order filled, from the account's executions (a Full-mode TP/SL takes the
+    position's size when it fires)."""
+    return sum(
+        (e.exec_qty for e in gateway.executions(symbol=symbol) if e.order_id == order_id), Decimal("0")
+    )
+
+
+def test_after_the_im_reduction_cuts_a_position_its_stop_closes_exactly_what_is_left(sim, gateway, redis_db):
+    from risk.im_watch import im_watch_step
+
+    coin("BTCUSDT", take_profit_pct="1.5", stop_loss_pct="5")
+    sim.reset(equity="1000")
+    market_order(gateway, "BTCUSDT", Side.BUY, "0.080", "97000", "t-btc")
+    market_order(gateway, "ETHUSDT", Side.SELL, "0.50", "3300", "t-eth")
+    redis_db.sadd(keys.PM_SYMBOLS, "ETHUSDT")
+    assert tpsl_upkeep_step(gateway=gateway, now=NOW).set == ["BTCUSDT"]
+    sim.set_price("BTCUSDT", "96000.00")  # IM above 100 %
+
+    reduced = im_watch_step(gateway=gateway, now=NOW)
+    upkeep = tpsl_upkeep_step(gateway=gateway, now=NOW)
+
+    assert reduced.reduced == ["BTCUSDT"]
+    row = sim_positions(sim)["BTCUSDT"]
+    assert Decimal(row["size"]) == Decimal("0.064")  # 0.080 less 20 %
+    # The entry price is unchanged, so are the levels; Full mode sizes them to what is left.
+    assert upkeep.unchanged == ["BTCUSDT"] and tpsl(row) == (Decimal("98464.8"), Decimal("92159.3"))
+    assert {o[1] for o in protective_orders(gateway) if o[0] == "BTCUSDT"} == {"TakeProfit", "StopLoss"}
+
+    stop = protective_order_id(gateway, "BTCUSDT", "StopLoss")
+    sim.set_price("BTCUSDT", "92000.00")  # through the stop
+
+    assert "BTCUSDT" not in sim_positions(sim)  # closed, not flipped short
+    assert filled_qty(gateway, "BTCUSDT", stop) == Decimal("0.064")
+
+
+def test_after_a_manual_partial_close_the_take_profit_closes_exactly_what_is_left(sim, book):
+    tpsl_upkeep_step(gateway=book, now=NOW)
+    book.place_order(  # 0.004 of the 0.010 closed by hand
+        symbol="BTCUSDT", side=Side.SELL, qty=Decimal("0.004"), order_link_id="t-hand", reduce_only=True
+    )
+
+    result = tpsl_upkeep_step(gateway=book, now=NOW)
+
+    row = sim_positions(sim)["BTCUSDT"]
+    assert Decimal(row["size"]) == Decimal("0.006") and "BTCUSDT" in result.unchanged
+    assert tpsl(row) == (Decimal("98464.8"), Decimal("96233.7"))
+
+    take_profit = protective_order_id(book, "BTCUSDT", "TakeProfit")
+    sim.set_price("BTCUSDT", "98500.00")  # through the take-profit
+
+    assert "BTCUSDT" not in sim_positions(sim)
+    assert filled_qty(book, "BTCUSDT", take_profit) == Decimal("0.006")
+
+
+def test_after_a_pyramid_add_the_stop_closes_the_whole_grown_position(sim, book):
+    tpsl_upkeep_step(gateway=book, now=NOW)
+    sim.set_price("BTCUSDT", "96500.00")
+    market_order(book, "BTCUSDT", Side.BUY, "0.010", "96500", "t-btc-add")
+    tpsl_upkeep_step(gateway=book, now=NOW)  # repriced on the new average (see above)
+
+    stop = protective_order_id(book, "BTCUSDT", "StopLoss")
+    sim.set_price("BTCUSDT", "95900.00")  # through the 95985.70 stop
+
+    assert "BTCUSDT" not in sim_positions(sim)
+    assert filled_qty(book, "BTCUSDT", stop) == Decimal("0.020")

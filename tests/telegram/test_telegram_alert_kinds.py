@@ -143,7 +143,7 @@ def test_the_engines_entries_and_refusals_are_alerted_from_its_journal_rows(tele
 
 
 def beat_everyone(now: float, *, but: str = "", last_seen: float = 0.0) -> None:
-    for process in ("web", "engine", "riskwatch", "worker", "beat", "telegram", "sim"):
+    for process in ("web", "engine", "riskwatch", "worker", "risk_worker", "beat", "telegram", "sim"):
         heartbeat_write(process=process, now=last_seen if process == but else now)
 
 

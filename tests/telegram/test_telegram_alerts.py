@@ -69,7 +69,7 @@ def test_with_the_worker_down_the_bridge_itself_says_a_process_is_missing(
     from tests.support.telegram import DESK, OWNER, BotThread
 
     redis_db.set(keys.ALERTS_CHECKS_SINCE, repr(time.time() - 100))  # past the start-up grace
-    for process in ("web", "engine", "riskwatch", "beat", "sim", "telegram"):
+    for process in ("web", "engine", "riskwatch", "risk_worker", "beat", "sim", "telegram"):
         heartbeat_write(process=process)
     heartbeat_write(process="worker", now=time.time() - 120)  # no Celery worker runs in this test
 

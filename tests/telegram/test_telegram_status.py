@@ -58,7 +58,8 @@ def test_it_lists_each_required_process_up_or_down(redis_db, settings):
     text = status_text()
     assert (
         "Processes:\n  web: up\n  engine: DOWN (last beat 5m ago)\n"
-        "  riskwatch: DOWN (never started)\n  worker: DOWN (never started)\n" in text
+        "  riskwatch: DOWN (never started)\n  worker: DOWN (never started)\n"
+        "  risk_worker: DOWN (never started)\n" in text
     )
     assert "  beat: DOWN (never started)\n  sim: DOWN (never started)\n" in text
     assert "telegram" not in text and "portfolio-extra" not in text
