@@ -11,7 +11,7 @@ from django.core.management import call_command
 
 from controlpanel.backtest.config import backtest_config
 from controlpanel.backtest.report import summary, summary_json
-from controlpanel.backtest.runner import Backtest, backtest_directory, liquidation_lines
+from controlpanel.backtest.runner import Backtest, backtest_directory
 from simulator.replay import load
 from tests.support import REPO
 
@@ -37,7 +37,7 @@ def test_the_same_run_twice_gives_byte_identical_summaries(demo):
 def test_equity_and_fees_agree_with_the_simulators_wallet(demo):
     coins, risk = demo
     data = load(SAMPLE)
-    backtest = Backtest(data=data, lines=liquidation_lines(SAMPLE), coins=coins, risk=risk)
+    backtest = Backtest(data=data, coins=coins, risk=risk)
     result = backtest.run()
     wallet = backtest.exchange.totals()
     executions = backtest.exchange.account.executions

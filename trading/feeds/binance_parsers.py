@@ -29,7 +29,12 @@ def parse_binance_force_order(raw: str | bytes, *, source: Source = BINANCE) -> 
     ``event_time``: ``o.T`` (the liquidation's trade time), not ``E`` (push time),
     so the same liquidation always gets the same ``event_id``.
     """
-    message = load_json_object(raw)
+    return binance_force_order_event(load_json_object(raw), source=source)
+
+
+def binance_force_order_event(message: dict, *, source: Source = BINANCE) -> LiquidationEvent:
+    """``parse_binance_force_order`` of a message already decoded from JSON (the backtest
+    reads its replay file once, as ``simulator.replay`` does)."""
     if "data" in message and "stream" in message:
         message = message["data"]
         if type(message) is not dict:
