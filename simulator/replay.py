@@ -152,9 +152,14 @@ def load(directory: str | Path) -> ReplayData:
     # Liquidations of symbols without klines are still streamed, but only symbols with
     # klines get an instrument: without a price path there is nothing to trade against.
     instruments = {}
+    liquidation_sizes: dict[str, list[str]] = {}
+    if klines:
+        for liquidation in liquidations:
+            order = liquidation.message["o"]
+            liquidation_sizes.setdefault(order["s"], []).append(order["q"])
     for symbol_id, (symbol, rows) in enumerate(sorted(klines.items()), start=1):
         prices = [str(value) for row in rows[:200] for value in (row.open, row.high, row.low, row.close)]
         sizes = [str(row.volume) for row in rows[:200]]
-        sizes += [m.message["o"]["q"] for m in liquidations if m.message["o"]["s"] == symbol][:200]
+        sizes += liquidation_sizes.get(symbol, [])[:200]
         instruments[symbol] = derived_instrument(symbol, symbol_id, prices, sizes, rows[0].open)
     return ReplayData(klines, liquidations, instruments)

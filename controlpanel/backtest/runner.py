@@ -43,6 +43,7 @@ from simulator.errors import SimError
 from simulator.exchange import Exchange
 from simulator.market import Market, MarketClock
 from simulator.replay import Liquidation, ReplayData
+from simulator.rules import unrealised_pnl
 from simulator.state import STOP_LOSS, TAKE_PROFIT, VenueConfig
 from trading.events import MalformedMessage
 from trading.feeds import binance_force_order_event
@@ -420,9 +421,17 @@ class Backtest:
     # -- the account as the engine sees it -------------------------------------------
 
     def _equity(self) -> Decimal:
+        """The venue's margin balance (``totals().margin_balance``, the same sum in the same
+        order) without the margin figures ``totals()`` adds: it runs at every held step."""
+        account = self.exchange.account
         if not self._open_trades:
-            return self.exchange.account.wallet_balance
-        return self.exchange.totals().margin_balance
+            return account.wallet_balance
+        last = self.market.last
+        unrealised = ZERO
+        for position in account.positions.values():
+            if position.size != 0:
+                unrealised += unrealised_pnl(position.size, position.avg_price, last(position.symbol))
+        return account.wallet_balance + unrealised
 
     def _account(self, now: int) -> AccountSnapshot:
         snapshot = self._snapshot
@@ -488,14 +497,10 @@ class Backtest:
             self.result.trades.append(trade)
 
     def _finish(self) -> None:
-        from simulator import rules as venue_rules
-
         for symbol in sorted(self._open_trades):
             trade = self._open_trades[symbol]
             position = self.exchange.position(symbol, 0)
-            trade.pnl += venue_rules.unrealised_pnl(
-                position.size, position.avg_price, self.market.last(symbol)
-            )
+            trade.pnl += unrealised_pnl(position.size, position.avg_price, self.market.last(symbol))
             trade.exit_price = self.market.last(symbol)
             self.result.trades.append(trade)
         self.result.trades.sort(key=lambda trade: (trade.entry_ms, trade.symbol))

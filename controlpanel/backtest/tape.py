@@ -58,7 +58,7 @@ def price_slots(klines: dict[str, list[KlineRow]]) -> list[Slot]:
         for open_time, members in by_open_time.items()
         for step, offset in enumerate(STEP_OFFSETS_MS)
     ]
-    slots.sort(key=lambda slot: (slot[0], slot[1]))
+    slots.sort()  # (time, step) is unique to a slot: the member lists are never compared
     return slots
 
 
