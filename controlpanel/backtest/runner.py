@@ -13,9 +13,9 @@ What runs is what trades live:
   coin's ``CoinRule``, the symbol's ``MarketState`` (VWAP over the simulator's own 1-minute
   candles, as its kline stream sends them) and an ``AccountSnapshot`` built like the
   engine's (IM % from the venue's wallet, open positions, cooldowns, the daily lock);
-- an ``Entry`` is sent to the simulator's ``Exchange`` as the gateway sends it (a market
-  order with the orderLinkId and TP/SL attached, ``tpslMode=Full``), and filled there at
-  the taker price with slippage and the taker fee;
+- an ``Entry`` is sent to the simulator's ``Exchange`` in the body the gateway sends
+  (``trading.rules.order_body``: a market order with the orderLinkId and TP/SL attached),
+  and filled there at the taker price with slippage and the taker fee;
 - after each fill the risk manager's TP/SL upkeep runs at once (``risk.rules.tpsl_prices``
   from the average entry price; a level the price already passed closes the position),
   where live it runs within 10 s;
@@ -50,6 +50,7 @@ from trading.feeds import binance_force_order_event
 from trading.instruments import Instrument
 from trading.rules import Side
 from trading.rules.decision import AccountSnapshot, CoinRule, Entry, decide
+from trading.rules.order_body import order_body
 from trading.rules.vwap import MarketState
 
 DAY_MS = 86_400_000
@@ -258,19 +259,16 @@ class Backtest:
     # -- orders ----------------------------------------------------------------------
 
     def _enter(self, entry: Entry, event, now: int) -> None:
-        request = {
-            "category": "linear",
-            "symbol": entry.symbol,
-            "side": entry.side.value,
-            "orderType": "Market",
-            "qty": str(entry.qty),
-            "orderLinkId": entry.order_link_id,
-            "positionIdx": 0,
-            "stopLoss": str(entry.stop_loss),
-            "tpslMode": "Full",
-        }
-        if entry.take_profit is not None:
-            request["takeProfit"] = str(entry.take_profit)
+        # The gateway's body (``BybitGateway.place_order``), one-way mode.
+        request = order_body(
+            symbol=entry.symbol,
+            side=entry.side,
+            qty=entry.qty,
+            order_link_id=entry.order_link_id,
+            position_idx=0,
+            take_profit=entry.take_profit,
+            stop_loss=entry.stop_loss,
+        )
         # The engine's cooldown starts when the order is sent, whatever the answer.
         self._last_entry_ms[entry.symbol] = now
         self._snapshot = None

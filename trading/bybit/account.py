@@ -14,11 +14,11 @@ from trading.bybit.parsing import (
     parse_execution,
     parse_position,
     parse_wallet,
-    plain,
 )
 from trading.bybit.types import CATEGORY, SETTLE_COIN, ApiKeyInfo, ClosedPnl, Execution, Position, Wallet
 from trading.errors import BadRequest, GatewayError
 from trading.rules import Side
+from trading.rules.order_body import plain
 
 DCP_PRODUCT = "DERIVATIVES"  # the API's default is OPTIONS, which would not cover linear
 _LEVERAGE_UNCHANGED = 110043
