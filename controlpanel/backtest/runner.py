@@ -169,7 +169,8 @@ class Backtest:
 
         A slot changes nothing but the step count and the equity curve while nothing is
         held, no fill waits for the daily control and the day goes on: then its symbols'
-        steps are only counted. Otherwise each step goes through ``_price``.
+        steps are only counted. Otherwise a held symbol's step, and every step while the
+        daily control is due, goes through ``_price``.
         """
         slots = self._slots
         open_trades = self._open_trades
@@ -183,15 +184,19 @@ class Backtest:
             index += 1
             if time_ms < played_from:
                 continue
-            if open_trades or self._wallet_moved or time_ms >= self._day_end_ms:
-                symbol, row = members[0]
-                self._price(symbol, row, step, time_ms)
-                self._equity_point(time_ms)
-                for symbol, row in members[1:]:
-                    self._price(symbol, row, step, time_ms)
-            else:
+            if not (open_trades or self._wallet_moved or time_ms >= self._day_end_ms):
                 result.price_steps += len(members)
                 self._equity_point(time_ms)
+                continue
+            first = True
+            for symbol, row in members:
+                if symbol in open_trades or self._wallet_moved or time_ms >= self._day_end_ms:
+                    self._price(symbol, row, step, time_ms)
+                else:
+                    result.price_steps += 1
+                if first:
+                    first = False
+                    self._equity_point(time_ms)
         self._next_slot = index
 
     def _equity_point(self, now: int) -> None:
@@ -202,7 +207,7 @@ class Backtest:
             self.result.equity_curve.append((minute, self._equity()))
 
     def _price(self, symbol: str, row: int, step: int, now: int) -> None:
-        """One step of the replay's price path while something is held or due.
+        """One step of a held symbol, or of any symbol while the daily control is due.
 
         The venue's market takes the steps of the symbols we hold, which fire TP/SL and
         move the IM %; a symbol we do not hold only needs its last price at our next
@@ -219,8 +224,7 @@ class Backtest:
             self.exchange.on_price(symbol, now)
             self._snapshot = None  # the IM % moved
             self._new_executions(now)
-        if held or self._wallet_moved or now >= self._day_end_ms:
-            self._daily_control(now, held)
+        self._daily_control(now, held)
 
     def _venue_catch_up(self, symbol: str, now: int) -> None:
         """The venue's last price for ``symbol`` to its latest step, before an order there."""
