@@ -6,6 +6,7 @@ them on Bybit. Symbols outside the table (a replay of other coins) get filters
 derived from the recorded prices and sizes.
 """
 
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from decimal import Decimal
 
@@ -74,7 +75,7 @@ def _decimals(text: str) -> int:
 
 
 def derived_instrument(
-    symbol: str, symbol_id: int, prices: list[str], sizes: list[str], start_price: Decimal
+    symbol: str, symbol_id: int, prices: Iterable[str], sizes: Iterable[str], start_price: Decimal
 ) -> Instrument:
     """Filters for a replayed symbol: the table's, or derived from recorded price and size strings.
 

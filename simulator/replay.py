@@ -18,7 +18,9 @@ import csv
 import json
 from dataclasses import dataclass
 from decimal import Decimal
+from itertools import chain
 from pathlib import Path
+from typing import NamedTuple
 
 from .instruments import Instrument, derived_instrument
 
@@ -27,8 +29,9 @@ MINUTE_MS = 60_000
 STEP_OFFSETS_MS = (0, 20_000, 40_000, 59_000)
 
 
-@dataclass(frozen=True, slots=True)
-class KlineRow:
+# Tuples, not frozen dataclasses: a recorded day is hundreds of thousands of rows, and a
+# frozen dataclass's __init__ (one object.__setattr__ per field) costs three times a tuple's.
+class KlineRow(NamedTuple):
     open_time: int
     open: Decimal
     high: Decimal
@@ -46,8 +49,7 @@ class PricePoint:
     side: str
 
 
-@dataclass(frozen=True, slots=True)
-class Liquidation:
+class Liquidation(NamedTuple):
     time_ms: int
     message: dict  # the recorded Binance forceOrder message, untouched
 
@@ -152,9 +154,14 @@ def load(directory: str | Path) -> ReplayData:
     # Liquidations of symbols without klines are still streamed, but only symbols with
     # klines get an instrument: without a price path there is nothing to trade against.
     instruments = {}
+    liquidation_sizes: dict[str, list[str]] = {}
+    if klines:
+        for liquidation in liquidations:
+            order = liquidation.message["o"]
+            liquidation_sizes.setdefault(order["s"], []).append(order["q"])
     for symbol_id, (symbol, rows) in enumerate(sorted(klines.items()), start=1):
-        prices = [str(value) for row in rows[:200] for value in (row.open, row.high, row.low, row.close)]
-        sizes = [str(row.volume) for row in rows[:200]]
-        sizes += [m.message["o"]["q"] for m in liquidations if m.message["o"]["s"] == symbol][:200]
+        # Read only for a symbol the instrument table lacks.
+        prices = (str(value) for row in rows[:200] for value in (row.open, row.high, row.low, row.close))
+        sizes = chain((str(row.volume) for row in rows[:200]), liquidation_sizes.get(symbol, [])[:200])
         instruments[symbol] = derived_instrument(symbol, symbol_id, prices, sizes, rows[0].open)
     return ReplayData(klines, liquidations, instruments)

@@ -32,8 +32,8 @@ from decimal import Decimal
 
 from trading.bybit import BATCH_LIMIT, BatchItemResult, BybitGateway, Position, RateLimitStatus
 from trading.bybit.http import RATE_LIMITED
-from trading.bybit.parsing import plain
 from trading.errors import GatewayError, OrderOutcomeUnknown, ReduceOnlyRejected
+from trading.rules.order_body import plain
 from trading.rules.order_link_id import order_link_id
 
 logger = logging.getLogger(__name__)

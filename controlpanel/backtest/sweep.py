@@ -23,7 +23,7 @@ from pathlib import Path
 from controlpanel.backtest.config import coins_document, field_name, with_values
 from controlpanel.backtest.records import RiskConfig
 from controlpanel.backtest.report import max_drawdown, report_write, summary
-from controlpanel.backtest.runner import Backtest, liquidation_lines
+from controlpanel.backtest.runner import Backtest
 from trading.rules.decision import CoinRule
 
 HUNDRED = Decimal(100)
@@ -82,7 +82,6 @@ def _worker_init(directory: str, coins: dict, risk: RiskConfig, equity: Decimal,
 
     _WORKER.update(
         data=load(directory),
-        lines=liquidation_lines(directory),
         coins=coins,
         risk=risk,
         equity=equity,
@@ -93,7 +92,6 @@ def _worker_init(directory: str, coins: dict, risk: RiskConfig, equity: Decimal,
 def _run_point(point: dict[str, Decimal]) -> dict:
     backtest = Backtest(
         data=_WORKER["data"],
-        lines=_WORKER["lines"],
         coins=with_values(_WORKER["coins"], point),
         risk=_WORKER["risk"],
         equity=_WORKER["equity"],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 from dataclasses import replace
 from decimal import Decimal
@@ -11,7 +12,7 @@ from django.core.management import call_command
 
 from controlpanel.backtest.config import backtest_config
 from controlpanel.backtest.report import summary, summary_json
-from controlpanel.backtest.runner import Backtest, backtest_directory, liquidation_lines
+from controlpanel.backtest.runner import Backtest, backtest_directory
 from simulator.replay import load
 from tests.support import REPO
 
@@ -37,7 +38,7 @@ def test_the_same_run_twice_gives_byte_identical_summaries(demo):
 def test_equity_and_fees_agree_with_the_simulators_wallet(demo):
     coins, risk = demo
     data = load(SAMPLE)
-    backtest = Backtest(data=data, lines=liquidation_lines(SAMPLE), coins=coins, risk=risk)
+    backtest = Backtest(data=data, coins=coins, risk=risk)
     result = backtest.run()
     wallet = backtest.exchange.totals()
     executions = backtest.exchange.account.executions
@@ -47,6 +48,22 @@ def test_equity_and_fees_agree_with_the_simulators_wallet(demo):
     # Every cent of the equity's change is in some trade: gross PnL less fees.
     assert result.end_equity - result.start_equity == sum(t.net for t in result.trades)
     assert result.wallet_balance == wallet.wallet_balance
+
+
+def test_a_run_makes_no_reference_cycles_so_the_cycle_collector_can_stay_off(demo):
+    coins, risk = demo
+    gc.collect()
+    gc.disable()
+    try:
+        # Low thresholds: most liquidations reach the market, dozens of entries and exits.
+        busy = {symbol: replace(rule, min_liquidation_usdt=Decimal("1")) for symbol, rule in coins.items()}
+        result = backtest_directory(SAMPLE, coins=busy, risk=risk)
+        assert len(result.orders) > 20
+        del result
+        assert gc.collect() == 0
+    finally:
+        gc.enable()
+    assert gc.isenabled()
 
 
 def test_every_order_is_the_decisions_qty_filled_within_the_venues_slippage(demo):

@@ -16,7 +16,6 @@ from trading.bybit.parsing import (
     parse_position,
     parse_transaction_log,
     parse_wallet,
-    plain,
 )
 from trading.bybit.types import (
     CATEGORY,
@@ -30,6 +29,7 @@ from trading.bybit.types import (
 )
 from trading.errors import BadRequest, GatewayError
 from trading.rules import Side
+from trading.rules.order_body import plain
 
 DCP_PRODUCT = "DERIVATIVES"  # the API's default is OPTIONS, which would not cover linear
 _LEVERAGE_UNCHANGED = 110043

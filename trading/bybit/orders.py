@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 from trading.bybit.http import RATE_LIMITED, BybitHttp
-from trading.bybit.parsing import ms_from_datetime, parse_order, plain
+from trading.bybit.parsing import ms_from_datetime, parse_order
 from trading.bybit.types import (
     CATEGORY,
     SETTLE_COIN,
@@ -33,6 +33,7 @@ from trading.errors import (
 )
 from trading.instruments import InstrumentCache
 from trading.rules import Side
+from trading.rules.order_body import order_body, plain
 from trading.rules.order_link_id import is_valid_order_link_id
 from trading.rules.rounding import (
     BELOW_MIN_NOTIONAL,
@@ -143,28 +144,23 @@ class OrderCalls(BybitHttp):
             if reason in (BELOW_MIN_QTY, BELOW_MIN_NOTIONAL):
                 raise OrderTooSmall(reason, f"{symbol} {side} {qty}: {reason}")
             raise OrderRefused(reason, f"{symbol} {side} {qty}: {reason}")
-        params: dict[str, Any] = {
-            "category": CATEGORY,
-            "symbol": symbol,
-            "side": side.value,
-            "orderType": order_type.value,
-            "qty": plain(qty),
-            "orderLinkId": order_link_id,
-            "positionIdx": self._position_idx(side=side, reduce_only=reduce_only),
-        }
-        if price is not None:
-            params["price"] = plain(price)
-        if time_in_force is not None:
-            params["timeInForce"] = time_in_force.value
-        if reduce_only:
-            params["reduceOnly"] = True
         for name, value in (("takeProfit", take_profit), ("stopLoss", stop_loss)):
-            if value is not None:
-                if check_price_tick(price=value, tick_size=instrument.tick_size):
-                    message = f"{symbol} {name} {value} off tick {instrument.tick_size}"
-                    raise OrderRefused(PRICE_OFF_TICK, message)
-                params[name] = plain(value)
-        return params
+            if value is not None and check_price_tick(price=value, tick_size=instrument.tick_size):
+                message = f"{symbol} {name} {value} off tick {instrument.tick_size}"
+                raise OrderRefused(PRICE_OFF_TICK, message)
+        return order_body(
+            symbol=symbol,
+            side=side,
+            qty=qty,
+            order_link_id=order_link_id,
+            position_idx=self._position_idx(side=side, reduce_only=reduce_only),
+            order_type=order_type.value,
+            price=price,
+            time_in_force=None if time_in_force is None else time_in_force.value,
+            reduce_only=reduce_only,
+            take_profit=take_profit,
+            stop_loss=stop_loss,
+        )
 
     def _submit_order(self, params: dict[str, Any]) -> OrderAck:
         """Send an order body; settle an unknown outcome by ``orderLinkId``, never by a blind resend."""

@@ -52,11 +52,6 @@ def venue_time_ms(body: Mapping[str, Any]) -> float:
     raise GatewayError(None, "server time answer without a time")
 
 
-def plain(value: Decimal) -> str:
-    """A Decimal as Bybit wants it: plain notation, never ``1E-7``."""
-    return format(value, "f")
-
-
 def _decimal(value: Any) -> Decimal:
     parsed = decimal_or_none(value)
     return Decimal("0") if parsed is None else parsed

@@ -12,9 +12,8 @@ from decimal import Decimal
 
 from trading.errors import GatewayError
 from trading.rules import Side
+from trading.rules.order_body import CATEGORY as CATEGORY  # what we trade: linear USDT perpetuals
 
-# What we trade: linear USDT perpetuals.
-CATEGORY = "linear"
 SETTLE_COIN = "USDT"
 
 

@@ -17,7 +17,7 @@ Two halves:
 """
 
 from trading.feeds.binance import BINANCE_LIQUIDATION_URL, BinanceLiquidationFeed
-from trading.feeds.binance_parsers import parse_binance_force_order
+from trading.feeds.binance_parsers import binance_force_order_event, parse_binance_force_order
 from trading.feeds.bybit import (
     BYBIT_PUBLIC_LINEAR_URL,
     BybitLiquidationFeed,
@@ -59,6 +59,7 @@ __all__ = [
     "KlineUpdate",
     "TickerUpdate",
     "WebsocketFeed",
+    "binance_force_order_event",
     "parse_binance_force_order",
     "parse_bybit_all_liquidation",
     "parse_bybit_kline",

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 from trading.events import BINANCE, LONG, SHORT, LiquidationEvent, MalformedMessage, Source, make_event_id
 from trading.feeds.parsing import (
     liquidated_side_from,
@@ -29,7 +27,12 @@ def parse_binance_force_order(raw: str | bytes, *, source: Source = BINANCE) -> 
     ``event_time``: ``o.T`` (the liquidation's trade time), not ``E`` (push time),
     so the same liquidation always gets the same ``event_id``.
     """
-    message = load_json_object(raw)
+    return binance_force_order_event(load_json_object(raw), source=source)
+
+
+def binance_force_order_event(message: dict, *, source: Source = BINANCE) -> LiquidationEvent:
+    """``parse_binance_force_order`` of a message already decoded from JSON (the backtest
+    reads its replay file once, as ``simulator.replay`` does)."""
     if "data" in message and "stream" in message:
         message = message["data"]
         if type(message) is not dict:
@@ -46,13 +49,15 @@ def parse_binance_force_order(raw: str | bytes, *, source: Source = BINANCE) -> 
     qty_text = order.get("q")
     qty = positive_decimal(qty_text, "o.q")
     average_text = order.get("ap")
-    if average_text is not None and non_negative_decimal(average_text, "o.ap") > 0:
-        price_text = average_text
-        price = Decimal(average_text)
+    if average_text is not None:
+        average = non_negative_decimal(average_text, "o.ap")
+        if average > 0:
+            price_text, price = average_text, average
     filled_text = order.get("z")
-    if filled_text is not None and non_negative_decimal(filled_text, "o.z") > 0:
-        qty_text = filled_text
-        qty = Decimal(filled_text)
+    if filled_text is not None:
+        filled = non_negative_decimal(filled_text, "o.z")
+        if filled > 0:
+            qty_text, qty = filled_text, filled
     event_time = timestamp_ms(order.get("T"), "o.T")
     return LiquidationEvent(
         symbol=symbol,

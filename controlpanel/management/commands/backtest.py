@@ -38,7 +38,7 @@ class Progress:
         width = 30
         filled = width * done // max(total, 1)
         self.stream.write(
-            f"\r[{'#' * filled}{'.' * (width - filled)}] {done:,}/{total:,} events  {elapsed:5.1f} s"
+            f"\r[{'#' * filled}{'.' * (width - filled)}] {done:,}/{total:,} liquidations  {elapsed:5.1f} s"
         )
         if done >= total:
             self.stream.write("\n")
