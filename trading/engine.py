@@ -112,6 +112,7 @@ class PendingEntry:
     order_link_id: str
     sent_ms: int
     answered_ms: int | None = None  # when the exchange answered for the orderLinkId
+    seen_open: bool = False  # the position stream showed the symbol held since the entry was sent
 
 
 @dataclass(frozen=True, slots=True)
@@ -332,6 +333,7 @@ class LiquidationEngine:
         """A private-stream update (position / order / wallet rows)."""
         if topic == "position":
             self.account.apply_positions(rows)
+            self._pending_closed(rows)
         elif topic == "order":
             self.account.apply_orders(rows)
             self._pending_answered(rows)
@@ -377,6 +379,25 @@ class LiquidationEngine:
             ):
                 now_ms = now_ms or self.clock_ms()
                 pending.answered_ms = now_ms
+
+    def _pending_closed(self, rows: list[dict[str, Any]]) -> None:
+        """The position stream (always current, unlike a REST snapshot) showed the symbol held
+        since the entry was sent (the engine enters only a flat symbol: that is its fill, whether
+        or not the order's answer has come back yet), and now flat: a real close (a TP or SL), so
+        the symbol is free again without waiting for the next reconcile. A flat row before the
+        position was seen held proves nothing (Bybit pushes the position on the order's
+        creation too)."""
+        if not self.pending_entries:
+            return
+        for row in rows:
+            symbol = row.get("symbol")
+            pending = self.pending_entries.get(symbol) if symbol else None
+            if pending is None:
+                continue
+            if symbol in self.account.positions:
+                pending.seen_open = True
+            elif pending.seen_open:
+                del self.pending_entries[symbol]
 
     def _rebuild_snapshot(self) -> None:
         risk, account, flags = self.risk, self.account, self.flags
