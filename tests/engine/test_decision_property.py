@@ -247,7 +247,7 @@ def test_any_decision_is_a_skip_with_a_reason_or_an_entry_bybit_accepts(data, si
 @given(data=st.data(), side=st.sampled_from(["long", "short"]))
 def test_a_disabled_coin_never_gets_an_order(data, side):
     coin = data.draw(coins())
-    event, market = data.draw(liquidations(side)), data.draw(markets(side, coin.long_offset_pct))
+    event, market = data.draw(liquidations(side)), data.draw(markets(side, coin.long_offset_pct, None))
     account, instrument = data.draw(accounts()), data.draw(instruments())
     off = replace(coin, enabled=False)
     result = decide_now(event, off, market, account, instrument)
