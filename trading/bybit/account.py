@@ -17,7 +17,7 @@ from trading.bybit.parsing import (
     plain,
 )
 from trading.bybit.types import CATEGORY, SETTLE_COIN, ApiKeyInfo, ClosedPnl, Execution, Position, Wallet
-from trading.errors import BadRequest, GatewayError
+from trading.errors import BadRequest, GatewayError, MalformedAnswer
 from trading.rules import Side
 
 DCP_PRODUCT = "DERIVATIVES"  # the API's default is OPTIONS, which would not cover linear
@@ -41,6 +41,8 @@ class AccountCalls(BybitHttp):
     def wallet(self) -> Wallet:
         result = self._request("get_wallet_balance", {"accountType": "UNIFIED"}).get("result") or {}
         accounts = result.get("list") or []
+        if not isinstance(accounts, list):
+            raise MalformedAnswer("wallet-balance: result.list is not a list")
         if not accounts:
             raise GatewayError(None, "wallet-balance returned no UNIFIED account")
         return parse_wallet(accounts[0])
