@@ -23,7 +23,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from tests.support.engine import entry_orders, move_price
-from tests.support.resources import RESOURCES, bybit_example
+from tests.support.resources import bybit_example, hostile_corpus
 from tests.support.waiting import wait_until
 from trading.bybit import BybitGateway
 from trading.bybit import parsing as bybit_parsing
@@ -34,10 +34,9 @@ from trading.feeds import parse_binance_force_order, parse_bybit_all_liquidation
 from trading.instruments import Instrument, InstrumentCache, parse_instrument
 from trading.rules import Side
 
-HOSTILE = RESOURCES / "hostile"
-FRAMES = json.loads((HOSTILE / "liquidation_frames.json").read_text())["frames"]
-ROWS = json.loads((HOSTILE / "bybit_rows.json").read_text())["rows"]
-ANSWERS = json.loads((HOSTILE / "rest_answers.json").read_text())["answers"]
+FRAMES = hostile_corpus("liquidation_frames", "frames")
+ROWS = hostile_corpus("bybit_rows", "rows")
+ANSWERS = hostile_corpus("rest_answers", "answers")
 PARSERS = {
     **{name: getattr(bybit_parsing, name) for name in dir(bybit_parsing) if name.startswith("parse_")},
     "parse_instrument": parse_instrument,
