@@ -266,6 +266,14 @@ def test_every_hostile_answer_is_a_gateway_error_and_never_an_order(venue, answe
     assert 1 <= len(creates) <= 2, "an unreadable answer is looked up, and resent at most once under one id"
 
 
+def test_an_instrument_row_with_a_step_of_zero_is_left_out_and_the_others_load(venue):
+    good = _documented_row("market_instruments_info_linear")
+    bad = copy.deepcopy(good)
+    bad["symbol"], bad["lotSizeFilter"]["qtyStep"] = "ZEROSTEPUSDT", "0"
+    venue.body = json.dumps({"retCode": 0, "retMsg": "OK", "result": {"list": [bad, good]}})
+    assert [i.symbol for i in _gateway(venue).fetch_instruments()] == ["BTCUSDT"]
+
+
 def test_the_instrument_table_refuses_a_step_of_zero_before_anything_divides_by_it():
     row = _documented_row("market_instruments_info_linear")
     row["lotSizeFilter"]["qtyStep"] = "0"
