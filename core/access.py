@@ -22,6 +22,8 @@ from django.utils import timezone
 logger = logging.getLogger(__name__)
 
 WRITE_EVERY_S = 10.0
+# Sources remembered for the throttle; past this (a scan from many addresses) it starts over.
+MAX_TRACKED = 10_000
 ROW_SPAN = timedelta(hours=1)
 _pending: dict[tuple[str, str, str], tuple[float, int]] = {}  # key -> (last write, refusals since)
 _lock = threading.Lock()
@@ -46,6 +48,8 @@ def access_refused(*, channel: str, reason: str, source: str, target: str = "") 
         if last_write_s is not None and now_s - last_write_s < WRITE_EVERY_S:
             _pending[key] = (last_write_s, folded + 1)
             return
+        if len(_pending) >= MAX_TRACKED:
+            _pending.clear()
         _pending[key] = (now_s, 0)
     count = folded + 1
     logger.warning(
