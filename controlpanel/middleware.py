@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import ipaddress
 
+from channels.db import database_sync_to_async
 from channels.security.websocket import WebsocketDenier
 from django.conf import settings
 from django.http import HttpResponseForbidden
+
+from core.access import access_refused
 
 
 def client_allowed(address: str | None) -> bool:
@@ -35,7 +38,10 @@ class ClientNetworkMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        if not client_allowed(request.META.get("REMOTE_ADDR")):
+        # REMOTE_ADDR only: X-Forwarded-For and friends are whatever the client wrote.
+        address = request.META.get("REMOTE_ADDR")
+        if not client_allowed(address):
+            access_refused(channel="http", reason="client_network", source=address or "", target=request.path)
             return HttpResponseForbidden(
                 "This control panel only answers clients in ALLOWED_CLIENT_NETWORKS.",
                 content_type="text/plain",
@@ -54,6 +60,13 @@ class WebsocketClientNetworkMiddleware:
     async def __call__(self, scope, receive, send):
         if scope["type"] == "websocket":
             client = scope.get("client")
-            if not client_allowed(client[0] if client else None):
+            address = client[0] if client else None
+            if not client_allowed(address):
+                await database_sync_to_async(access_refused)(
+                    channel="websocket",
+                    reason="client_network",
+                    source=address or "",
+                    target=scope.get("path", ""),
+                )
                 return await WebsocketDenier()(scope, receive, send)
         return await self.application(scope, receive, send)

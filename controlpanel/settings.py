@@ -94,6 +94,7 @@ PNL_LOG_CSV = str(BASE_DIR / _pnl_log_csv) if _pnl_log_csv else ""
 # other addresses, so the host list itself can stay open.
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+CSRF_FAILURE_VIEW = "controlpanel.views.csrf_refused"  # Django's 403 page, journaled first
 
 INSTALLED_APPS = [
     "daphne",
@@ -185,6 +186,7 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["controlpanel.authentication.IsOwner"],
+    "EXCEPTION_HANDLER": "controlpanel.api_errors.api_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "COERCE_DECIMAL_TO_STRING": True,
 }

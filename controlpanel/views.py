@@ -16,6 +16,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
 from controlpanel.dashboard import dashboard_initial
+from core.access import access_refused
 from core.exchange_status import exchange_status_read
 from core.heartbeat import health_report
 
@@ -90,3 +91,17 @@ def dashboard(request):
             "exchange_mode": data["exchange_mode"],
         },
     )
+
+
+def csrf_refused(request, reason=""):
+    """CSRF_FAILURE_VIEW: a form post without a valid token (a forged panic button, a settings
+    form from another site) is journaled, then refused with Django's own page."""
+    from django.views.csrf import csrf_failure
+
+    access_refused(
+        channel="http",
+        reason="csrf",
+        source=request.META.get("REMOTE_ADDR", ""),
+        target=f"{request.method} {request.path}",
+    )
+    return csrf_failure(request, reason=reason)

@@ -1,7 +1,7 @@
 from django.contrib import admin
 
 from core.admin_mixins import SingletonAdmin
-from core.models import AlertSettings, TradingState
+from core.models import AccessRefusal, AlertSettings, TradingState
 
 
 @admin.register(TradingState)
@@ -40,3 +40,18 @@ class AlertSettingsAdmin(SingletonAdmin, admin.ModelAdmin):
         ),
         ("Checks", {"fields": ("feed_silent_seconds",)}),
     )
+
+
+@admin.register(AccessRefusal)
+class AccessRefusalAdmin(admin.ModelAdmin):
+    """Read only: the edges write it (`core.access`)."""
+
+    list_display = ("last_at", "channel", "reason", "source", "target", "count")
+    list_filter = ("channel", "reason")
+    readonly_fields = [f.name for f in AccessRefusal._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return request.method in ("GET", "HEAD")

@@ -126,3 +126,34 @@ class AlertSettings(SingletonModel):
 
     def __str__(self):
         return "Alert settings"
+
+
+class AccessRefusal(models.Model):
+    """The journal of refused access: who knocked, where, why, how often (`core.access`).
+
+    One row per (channel, reason, source) and hour: a flood from one address or chat adds to
+    `count` instead of adding rows. Refusals are also logged (`access_refused ...`).
+    """
+
+    class Channel(models.TextChoices):
+        HTTP = "http"
+        WEBSOCKET = "websocket"
+        TELEGRAM = "telegram"
+
+    first_at = models.DateTimeField(db_index=True)
+    last_at = models.DateTimeField()
+    channel = models.CharField(max_length=10, choices=Channel.choices)
+    reason = models.CharField(
+        max_length=40,
+        help_text="client_network, api_token, api_permission, csrf, telegram_chat, telegram_user",
+    )
+    source = models.CharField(max_length=100, help_text="The client address, or the Telegram chat:user.")
+    target = models.CharField(max_length=200, blank=True, help_text="The first path or command refused.")
+    count = models.PositiveIntegerField(default=1)
+
+    class Meta:
+        ordering = ["-last_at", "-id"]
+        indexes = [models.Index(fields=["channel", "reason", "source", "-last_at"])]
+
+    def __str__(self):
+        return f"{self.last_at:%Y-%m-%d %H:%M:%S} {self.channel} {self.reason} {self.source} x{self.count}"

@@ -45,7 +45,8 @@ from risk.rules import DayOutcome, ImAction
 from risk.selectors import WatchedDay, watched_day
 from trading import feeds
 from trading.engine_runner import EngineEndpoints
-from trading.errors import GatewayError
+from trading.errors import GatewayError, MalformedAnswer
+from trading.events import MalformedMessage
 from trading.worker_gateway import exchange_failure_note, exchange_step, worker_gateway
 
 logger = logging.getLogger(__name__)
@@ -164,14 +165,21 @@ class RiskWatch:
 
     def on_private(self, topic: str, rows: list[dict]) -> None:
         self.counts[topic] += 1
-        if topic == "wallet":
-            self.marks.apply_wallet(rows)
-        elif topic == "position":
-            self.marks.apply_positions(rows)
-            if self._mark_feed is not None and self._mark_feed.symbols != self.marks.symbols():
-                asyncio.get_running_loop().create_task(self._follow_symbols())
-        else:
-            return
+        try:
+            if topic == "wallet":
+                self.marks.apply_wallet(rows)
+            elif topic == "position":
+                self.marks.apply_positions(rows)
+            else:
+                return
+        except MalformedAnswer as error:  # the feed counts and logs it; the estimate waits for REST
+            raise MalformedMessage(f"bad_{topic}_row") from error
+        if (
+            topic == "position"
+            and self._mark_feed is not None
+            and self._mark_feed.symbols != self.marks.symbols()
+        ):
+            asyncio.get_running_loop().create_task(self._follow_symbols())
         self._look(topic)
         self._im_look()
 

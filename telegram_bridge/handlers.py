@@ -20,6 +20,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
+from core.access import access_refused
 from panic.fallback import panic_fallback_close
 from panic.services import panic_trigger
 from telegram_bridge import confirm, services
@@ -236,6 +237,7 @@ async def confirm_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
             chat.id if chat else None,
             user.id,
         )
+        await _journal_stranger(update, reason="telegram_button", what=f"button {action}")
         await query.answer("You are not allowed to command this bot. Nothing done.", show_alert=True)
         return
     confirmations = _confirmations(context)
@@ -326,6 +328,17 @@ async def unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     await _reply(update, context, "Unknown command. /help lists the commands.")
 
 
+async def _journal_stranger(update: Update, *, reason: str, what: str | None = None) -> None:
+    """Journal a refused stranger (`core.access`): chat and user ids, and the command word only
+    (the rest of a stranger's text is none of our journal's business)."""
+    chat, user, message = update.effective_chat, update.effective_user, update.effective_message
+    if what is None:
+        words = (message.text or "").split() if message is not None else []
+        what = words[0][:40] if words and words[0].startswith("/") else "message"
+    source = f"{chat.id if chat else None}:{user.id if user else None}"
+    await _blocking(access_refused, channel="telegram", reason=reason, source=source, target=what)
+
+
 async def chat_ignored(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """A message from a chat outside the allowlist: count it, log the chat once, never answer."""
     chat = update.effective_chat
@@ -333,6 +346,7 @@ async def chat_ignored(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
         return
     counts: Counter = context.bot_data.setdefault(IGNORED_CHATS_KEY, Counter())
     counts[chat.id] += 1
+    await _journal_stranger(update, reason="telegram_chat")
     if counts[chat.id] == 1:
         user = update.effective_user
         # Ids only: the text of a stranger's message is none of our log's business.
@@ -353,6 +367,7 @@ async def user_ignored(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
         return
     counts: Counter = context.bot_data.setdefault(IGNORED_USERS_KEY, Counter())
     counts[user.id] += 1
+    await _journal_stranger(update, reason="telegram_user")
     if counts[user.id] == 1:
         logger.warning(
             "telegram_user_ignored chat_id=%s user_id=%s (not in TELEGRAM_ALLOWED_USER_IDS; "

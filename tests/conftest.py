@@ -98,6 +98,14 @@ def chromium():
         browser.close()
 
 
+@pytest.fixture(autouse=True)
+def access_journal_fresh():
+    """`core.access` folds repeated refusals per process; each test journals its first one."""
+    from core.access import access_journal_reset
+
+    access_journal_reset()
+
+
 @pytest.fixture
 def redis_db():
     """The test Redis database, empty at the start and the end of the test."""

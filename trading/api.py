@@ -40,6 +40,10 @@ class DecisionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
 
     def get_queryset(self):
         queryset = Decision.objects.all()
+        if self.action != "list":
+            # One row by id: a sliced queryset cannot be filtered, and DRF turned that
+            # TypeError into a 404 for every id (found by tests/api/test_schema_fuzz.py).
+            return queryset
         for name in ("strategy", "symbol", "outcome", "reason_code"):
             value = self.request.query_params.get(name)
             if value:

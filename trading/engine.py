@@ -31,8 +31,8 @@ from typing import Any
 
 from trading.bybit import BybitGateway, Kline
 from trading.bybit.parsing import parse_order, parse_position, parse_wallet
-from trading.errors import GatewayError, OrderOutcomeUnknown
-from trading.events import LiquidationEvent
+from trading.errors import GatewayError, MalformedAnswer, OrderOutcomeUnknown
+from trading.events import LiquidationEvent, MalformedMessage
 from trading.rules.decision import AccountSnapshot, CoinRule, Entry, SkipReason, decide
 from trading.rules.latency import LatencyWindow
 from trading.rules.vwap import Candle, MarketState
@@ -78,31 +78,41 @@ class AccountView:
     im_pct: Decimal | None = None
     equity: Decimal | None = None
 
+    # Each apply_* parses every row before it changes anything: a batch with one row the
+    # parsers refuse (MalformedAnswer) leaves the view as it was, never half updated.
+
     def apply_positions(self, rows: list[dict[str, Any]]) -> None:
+        parsed = []
         for row in rows:
-            symbol = row.get("symbol")
-            if not symbol:
-                continue
-            position = parse_position(row)
+            if _has_symbol(row):
+                position = parse_position(row)  # refuses a row that is not an object first
+                parsed.append((row["symbol"], position))
+        for symbol, position in parsed:
             if position is None:
                 self.positions.pop(symbol, None)
             else:
                 self.positions[symbol] = position.size
 
     def apply_orders(self, rows: list[dict[str, Any]]) -> None:
-        for row in rows:
-            order = parse_order(row)
+        for order in [parse_order(row) for row in rows]:
             if order.is_open and not order.reduce_only:
                 self.open_orders[order.order_id] = order.symbol
             else:
                 self.open_orders.pop(order.order_id, None)
 
     def apply_wallet(self, rows: list[dict[str, Any]]) -> None:
-        for row in rows:
-            if row.get("accountType", "UNIFIED") == "UNIFIED":
-                wallet = parse_wallet(row)
-                self.im_pct = wallet.im_pct
-                self.equity = wallet.total_equity
+        unified = [
+            row for row in rows if not isinstance(row, dict) or row.get("accountType", "UNIFIED") == "UNIFIED"
+        ]
+        for wallet in [parse_wallet(row) for row in unified]:
+            self.im_pct = wallet.im_pct
+            self.equity = wallet.total_equity
+
+
+def _has_symbol(row: Any) -> bool:
+    """Rows without a symbol carry nothing for the view (skipped); a row that is not an object
+    goes on to the parser, which refuses it."""
+    return not isinstance(row, dict) or bool(row.get("symbol"))
 
 
 @dataclass(slots=True)
@@ -330,15 +340,19 @@ class LiquidationEngine:
             self._rebuild_snapshot()
 
     def apply_private(self, topic: str, rows: list[dict[str, Any]]) -> None:
-        """A private-stream update (position / order / wallet rows)."""
-        if topic == "position":
-            self.account.apply_positions(rows)
-            self._pending_closed(rows)
-        elif topic == "order":
-            self.account.apply_orders(rows)
-            self._pending_answered(rows)
-        elif topic == "wallet":
-            self.account.apply_wallet(rows)
+        """A private-stream update (position / order / wallet rows). A message with a row the
+        gateway's parsers refuse changes nothing and is reported to the feed as malformed."""
+        try:
+            if topic == "position":
+                self.account.apply_positions(rows)
+                self._pending_closed(rows)
+            elif topic == "order":
+                self.account.apply_orders(rows)
+                self._pending_answered(rows)
+            elif topic == "wallet":
+                self.account.apply_wallet(rows)
+        except MalformedAnswer as error:
+            raise MalformedMessage(f"bad_{topic}_row") from error
         if self.snapshot is not None:
             self._rebuild_snapshot()
 

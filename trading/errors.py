@@ -23,7 +23,8 @@ Hierarchy::
     |-- OrderOutcomeUnknown      sent, no answer, and the lookup could not settle it
     |-- OrderRefused             our own pre-send refusal (reason code)
     |   `-- OrderTooSmall        below minOrderQty / minNotionalValue
-    `-- UnknownInstrument        symbol not in instruments-info
+    |-- UnknownInstrument        symbol not in instruments-info
+    `-- MalformedAnswer          an answer or stream row without the shape we parse
 """
 
 from __future__ import annotations
@@ -129,6 +130,18 @@ class UnknownInstrument(GatewayError):
 
     def __reduce__(self):
         return (_rebuild, (type(self), {"symbol": self.symbol}))
+
+
+class MalformedAnswer(GatewayError):
+    """The venue answered, but not in the shape we parse: a missing or mistyped field, a number
+    that is not one (NaN, Infinity, absurdly large), a time outside any calendar. Nothing was
+    read from it. Not retried: the same answer would be refused again."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(None, message)
+
+    def __reduce__(self):
+        return (_rebuild, (type(self), {"message": self.message}))
 
 
 def _rebuild(error_class: type[GatewayError], kwargs: dict) -> GatewayError:

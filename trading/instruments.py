@@ -7,6 +7,7 @@ forever (see ``InstrumentCache.is_stale``).
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -14,22 +15,45 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from trading.errors import UnknownInstrument
+from trading.errors import MalformedAnswer, UnknownInstrument
 
 TRADING_STATUS = "Trading"
+# A venue number: decimal text, signed, perhaps with an exponent. Not NaN, Infinity, spaces,
+# underscores or other digits than ASCII, all of which Decimal() would accept.
+_VENUE_NUMBER = re.compile(r"-?[0-9]{1,30}(?:\.[0-9]{1,30})?(?:[eE][-+]?[0-9]{1,2})?")
+# No price, quantity or balance comes near this; above it the answer is corrupt.
+MAX_VENUE_NUMBER = Decimal("1e18")
 
 
-def decimal_or_none(value: Any) -> Decimal | None:
-    """A venue number string as ``Decimal``; ``""``/``None`` (Bybit's "no value") as ``None``."""
+def decimal_or_none(value: Any, name: str = "number") -> Decimal | None:
+    """A venue number (Bybit sends strings; a JSON integer is taken too) as ``Decimal``;
+    ``""``/``None`` (Bybit's "no value") as ``None``. Anything else is a ``MalformedAnswer``."""
     if value is None or value == "":
         return None
-    return Decimal(str(value))
+    if type(value) is int:  # not bool, which is an int too
+        if abs(value) > MAX_VENUE_NUMBER:
+            raise MalformedAnswer(f"{name} is out of range")
+        return Decimal(value)
+    if type(value) is not str or not _VENUE_NUMBER.fullmatch(value):
+        raise MalformedAnswer(f"{name} is not a number")
+    number = Decimal(value)
+    if abs(number) > MAX_VENUE_NUMBER:
+        raise MalformedAnswer(f"{name} is out of range")
+    return number
 
 
 def _required_decimal(section: Mapping[str, Any], name: str, symbol: str) -> Decimal:
-    value = decimal_or_none(section.get(name))
-    if value is None:
-        raise ValueError(f"instruments-info row for {symbol} has no {name}")
+    """A filter that must be there and positive (a step or tick of 0 would divide by zero)."""
+    value = decimal_or_none(section.get(name), name)
+    if value is None or value <= 0:
+        raise MalformedAnswer(f"instruments-info row for {symbol} has no positive {name}")
+    return value
+
+
+def _optional_limit(section: Mapping[str, Any], name: str) -> Decimal | None:
+    value = decimal_or_none(section.get(name), name)
+    if value is not None and value < 0:
+        raise MalformedAnswer(f"instruments-info {name} is negative")
     return value
 
 
@@ -57,21 +81,31 @@ class Instrument:
 
 
 def parse_instrument(row: Mapping[str, Any]) -> Instrument:
-    """An ``Instrument`` from one ``/v5/market/instruments-info`` (linear) ``list`` row."""
-    symbol = row["symbol"]
-    lot = row.get("lotSizeFilter") or {}
-    price = row.get("priceFilter") or {}
-    leverage = row.get("leverageFilter") or {}
+    """An ``Instrument`` from one ``/v5/market/instruments-info`` (linear) ``list`` row;
+    ``MalformedAnswer`` when it lacks a symbol or a positive step, minimum or tick."""
+    if not isinstance(row, Mapping):
+        raise MalformedAnswer("instruments-info row is not an object")
+    symbol = row.get("symbol")
+    if type(symbol) is not str or not symbol:
+        raise MalformedAnswer("instruments-info row without a symbol")
+    lot, price, leverage = (
+        row.get(name) or {} for name in ("lotSizeFilter", "priceFilter", "leverageFilter")
+    )
+    status = row.get("status") or ""
+    if not (isinstance(lot, Mapping) and isinstance(price, Mapping) and isinstance(leverage, Mapping)):
+        raise MalformedAnswer(f"instruments-info row for {symbol}: a filter is not an object")
+    if type(status) is not str:
+        raise MalformedAnswer(f"instruments-info row for {symbol}: status is not text")
     return Instrument(
         symbol=symbol,
         qty_step=_required_decimal(lot, "qtyStep", symbol),
         min_order_qty=_required_decimal(lot, "minOrderQty", symbol),
-        max_order_qty=decimal_or_none(lot.get("maxOrderQty")),
-        max_market_order_qty=decimal_or_none(lot.get("maxMktOrderQty")),
-        min_notional_value=decimal_or_none(lot.get("minNotionalValue")),
+        max_order_qty=_optional_limit(lot, "maxOrderQty"),
+        max_market_order_qty=_optional_limit(lot, "maxMktOrderQty"),
+        min_notional_value=_optional_limit(lot, "minNotionalValue"),
         tick_size=_required_decimal(price, "tickSize", symbol),
-        max_leverage=decimal_or_none(leverage.get("maxLeverage")),
-        status=row.get("status") or "",
+        max_leverage=_optional_limit(leverage, "maxLeverage"),
+        status=status,
     )
 
 

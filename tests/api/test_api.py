@@ -147,6 +147,15 @@ def test_the_journal_reads_newest_first_with_filters(api):
     assert api.post("/api/decisions", {}).status_code == 405
 
 
+def test_one_journal_row_is_read_by_its_id(api):
+    row = Decision.objects.create(
+        strategy="wl", symbol="BTCUSDT", action="open_long", outcome="skipped", reason_code="cooldown"
+    )
+    answer = api.get(f"/api/decisions/{row.pk}")
+    assert answer.status_code == 200 and answer.json()["reason_code"] == "cooldown"
+    assert api.get(f"/api/decisions/{row.pk + 1}").status_code == 404
+
+
 def test_every_endpoint_needs_the_token(client):
     for path in (
         "/api/coins",

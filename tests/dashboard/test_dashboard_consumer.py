@@ -40,7 +40,13 @@ async def test_a_logged_in_user_who_is_not_staff_is_refused(redis_db, client, dj
     "address", [("192.168.1.20", 40000), ("10.0.0.5", 40000), ("2001:db8::1", 40000), None]
 )
 async def test_staff_from_outside_the_client_networks_is_refused(redis_db, staff_cookie, address):
+    from core.models import AccessRefusal
+
     assert await refused(communicator(cookie=staff_cookie, client=address))
+    journaled = await database_sync_to_async(
+        lambda: list(AccessRefusal.objects.values_list("channel", "reason", "source"))
+    )()
+    assert journaled == [("websocket", "client_network", address[0] if address else "unknown")]
 
 
 async def test_a_configured_network_gets_in_and_another_origin_does_not(redis_db, staff_cookie, settings):

@@ -30,6 +30,7 @@ from trading.errors import (
     GatewayError,
     InsufficientBalance,
     IpBanned,
+    MalformedAnswer,
     OrderOutcomeUnknown,
     OrderRejected,
     OrderTooSmall,
@@ -72,7 +73,7 @@ def test_empty_strings_in_an_instrument_row_mean_no_limit():
 def test_an_instrument_row_without_a_qty_step_is_refused():
     row = bybit_example("market_instruments_info_linear")["result"]["list"][0]
     row["lotSizeFilter"]["qtyStep"] = ""
-    with pytest.raises(ValueError):
+    with pytest.raises(MalformedAnswer):
         parse_instrument(row)
 
 

@@ -182,6 +182,13 @@ def test_with_allowed_user_ids_only_those_users_are_obeyed_in_a_group(
     assert bot.application.bot_data["ignored_users"] == {STRANGER: 3}
     ignored = [r.getMessage() for r in caplog.records if "telegram_user_ignored" in r.getMessage()]
     assert len(ignored) == 1 and f"user_id={STRANGER}" in ignored[0]
+    from core.models import AccessRefusal
+
+    journaled = set(AccessRefusal.objects.values_list("channel", "reason", "source"))
+    assert journaled == {
+        ("telegram", "telegram_user", f"{DESK}:{STRANGER}"),
+        ("telegram", "telegram_button", f"{DESK}:{STRANGER}"),
+    }
 
     bot_api.button_press(ask, "Halt trading", user_id=OWNER)
     _acted("kill", sim)

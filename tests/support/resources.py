@@ -12,6 +12,8 @@ BINANCE = RESOURCES / "binance"
 # One recorded window in the simulator's replay layout (liquidations.jsonl, klines/<SYMBOL>.csv).
 BINANCE_REPLAY = BINANCE / "usdm_2025-01-27"
 FIVE_SYMBOLS = BINANCE_REPLAY / "liquidations.jsonl"
+# Malformed venue input, written by us (see the README): liquidation frames, gateway rows, answers.
+HOSTILE = RESOURCES / "hostile"
 
 
 def bybit_example(name: str) -> dict:
@@ -32,3 +34,8 @@ def recorded_binance_lines() -> list[tuple[str, str]]:
         with gzip.open(path, "rt", encoding="utf-8") as handle:
             rows.extend((path.name, line.rstrip("\n")) for line in handle if line.strip())
     return rows
+
+
+def hostile_corpus(name: str, key: str) -> list[dict]:
+    """The entries (``key``: frames, rows or answers) of ``hostile/<name>.json``."""
+    return json.loads((HOSTILE / f"{name}.json").read_text())[key]

@@ -10,7 +10,7 @@ import pytest
 
 from core import keys
 from core.heartbeat import heartbeat_write
-from core.models import TradingState
+from core.models import AccessRefusal, TradingState
 from tests.support.telegram import DESK, OUTSIDER, OWNER
 from trading.models import Decision
 from trading.services import trading_halt
@@ -86,6 +86,38 @@ def test_a_chat_outside_the_allowlist_gets_no_answer_and_changes_nothing(running
     ignored = [r.getMessage() for r in caplog.records if "telegram_chat_ignored" in r.getMessage()]
     assert len(ignored) == 1 and f"chat_id={OUTSIDER}" in ignored[0]
     assert "please halt" not in caplog.text and "/kill" not in ignored[0]
+    # Journaled once, with ids and the command word only; the three after it fold into its count.
+    [refusal] = AccessRefusal.objects.all()
+    assert (refusal.channel, refusal.reason, refusal.source, refusal.target) == (
+        "telegram",
+        "telegram_chat",
+        f"{OUTSIDER}:{OUTSIDER}",
+        "/kill",
+    )
+    assert "please halt" not in str(list(AccessRefusal.objects.values()))
+
+
+def test_a_stranger_sending_close_kill_and_status_changes_nothing_and_is_journaled(
+    running_bot, bot_api, monkeypatch
+):
+    monkeypatch.setattr("core.access.WRITE_EVERY_S", 0.0)  # write each refusal, none folded
+    for text in ("/close", "/close confirm", "/kill", "/kill confirm", "/status"):
+        bot_api.message_from(OUTSIDER, text)
+    bot_api.message_from(OWNER, "/help")
+    bot_api.wait_sent(1)
+    wait_for = time.monotonic() + 5
+    while (
+        AccessRefusal.objects.count() == 0 or sum(AccessRefusal.objects.values_list("count", flat=True)) < 5
+    ):
+        assert time.monotonic() < wait_for, list(AccessRefusal.objects.values())
+        time.sleep(0.05)
+    assert [s.chat_id for s in bot_api.sent] == [OWNER]
+    state = TradingState.objects.filter(pk=1).first()
+    assert state is None or not (state.halted or state.panic_locked)
+    assert not Decision.objects.exists()
+    assert set(AccessRefusal.objects.values_list("reason", "source")) == {
+        ("telegram_chat", f"{OUTSIDER}:{OUTSIDER}")
+    }
 
 
 def test_kill_halts_and_journals_and_resume_lifts_the_halt(running_bot, bot_api, redis_db):

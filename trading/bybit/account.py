@@ -27,7 +27,7 @@ from trading.bybit.types import (
     TransactionLog,
     Wallet,
 )
-from trading.errors import BadRequest, GatewayError
+from trading.errors import BadRequest, GatewayError, MalformedAnswer
 from trading.rules import Side
 from trading.rules.order_body import plain
 
@@ -52,6 +52,8 @@ class AccountCalls(BybitHttp):
     def wallet(self) -> Wallet:
         result = self._request("get_wallet_balance", {"accountType": "UNIFIED"}).get("result") or {}
         accounts = result.get("list") or []
+        if not isinstance(accounts, list):
+            raise MalformedAnswer("wallet-balance: result.list is not a list")
         if not accounts:
             raise GatewayError(None, "wallet-balance returned no UNIFIED account")
         return parse_wallet(accounts[0])

@@ -12,6 +12,7 @@ from trading.bybit.orders import DUPLICATE_ORDER_LINK_ID, OrderCalls
 from trading.bybit.types import CATEGORY, BatchItemResult, OrderAck, OrderRequest, Position
 from trading.errors import (
     ClockSkewError,
+    ExchangeUnreachable,
     GatewayError,
     OrderOutcomeUnknown,
     RetryableError,
@@ -82,6 +83,7 @@ class BatchOrderCalls(OrderCalls):
             request = [{k: v for k, v in params.items() if k != "category"} for _, params in pending]
             try:
                 body = self._call_once("place_batch_order", {"category": CATEGORY, "request": request})
+                acks, statuses = _batch_lists(body)
             except ClockSkewError:
                 if clock_resynced:
                     raise
@@ -118,20 +120,18 @@ class BatchOrderCalls(OrderCalls):
                 resent = True
                 pending = still_absent
                 continue
-            acks = (body.get("result") or {}).get("list") or []
-            statuses = (body.get("retExtInfo") or {}).get("list") or []
             for position, (index, params) in enumerate(pending):
                 order_link_id = params["orderLinkId"]
                 status = statuses[position] if position < len(statuses) else {"code": 0}
                 ack = acks[position] if position < len(acks) else {}
-                code = int(status.get("code") or 0)
+                code = status.get("code") or 0
                 if code == 0 and ack.get("orderId"):
                     placed_id = ack.get("orderLinkId") or order_link_id
-                    placed = OrderAck(ack["orderId"], placed_id, params["symbol"])
+                    placed = OrderAck(str(ack["orderId"]), str(placed_id), params["symbol"])
                     results[index] = BatchItemResult(order_link_id, placed, None)
                     continue
                 error = (
-                    error_for_ret_code(code, status.get("msg") or "")
+                    error_for_ret_code(code, str(status.get("msg") or ""))
                     if code
                     else GatewayError(None, "batch answer without an orderId")
                 )
@@ -151,3 +151,20 @@ class BatchOrderCalls(OrderCalls):
                 results[index] = BatchItemResult(order_link_id, None, error)
             return results
         return results
+
+
+def _batch_lists(body: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The answer's acks (``result.list``) and per-order statuses (``retExtInfo.list``).
+
+    Lists of objects with whole-number codes, or ``ExchangeUnreachable``: an answer we cannot
+    read says nothing about which orders landed, so each is looked up by its orderLinkId.
+    """
+    acks = (body.get("result") or {}).get("list") or []
+    ext = body.get("retExtInfo") or {}
+    statuses = (ext.get("list") if isinstance(ext, dict) else None) or []
+    for rows in (acks, statuses):
+        if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
+            raise ExchangeUnreachable(None, "batch answer without its lists")
+    if not all(type(status.get("code") or 0) is int for status in statuses):
+        raise ExchangeUnreachable(None, "batch answer with a code that is not a number")
+    return acks, statuses

@@ -22,6 +22,7 @@ from trading.errors import (
     AuthError,
     ClockSkewError,
     ExchangeUnreachable,
+    MalformedAnswer,
     RetryableError,
     error_for_http_status,
     error_for_ret_code,
@@ -192,6 +193,8 @@ class BybitHttp:
             limits[method] = _rate_limit_status(headers)
         except InvalidRequestError as exc:
             limits[method] = _rate_limit_status(exc.resp_headers)
+            if type(exc.status_code) is not int:
+                raise ExchangeUnreachable(None, "answer with a retCode that is not a number") from None
             raise error_for_ret_code(
                 exc.status_code, exc.message, retry_at_ms=_reset_ms(exc.resp_headers)
             ) from None
@@ -206,6 +209,14 @@ class BybitHttp:
         except PermissionError:
             # pybit raises this before sending when keys are missing.
             raise AuthError(None, "this call needs an API key and secret") from None
+        except (AttributeError, TypeError, KeyError):
+            # pybit reads the envelope blindly: a JSON list, a number, a retCode without a
+            # retMsg. Like a body that was not JSON, no usable answer (an order's outcome is
+            # then looked up by orderLinkId, never guessed).
+            raise ExchangeUnreachable(None, "answer was not a Bybit envelope") from None
+        result = body.get("result") if isinstance(body, dict) else []
+        if result is not None and not isinstance(result, dict):
+            raise ExchangeUnreachable(None, "answer was not a Bybit envelope")
         return body
 
     def _request(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
@@ -250,15 +261,26 @@ class BybitHttp:
         """Every ``result.list`` row, following ``nextPageCursor`` until it is empty."""
         rows: list[dict[str, Any]] = []
         cursor = None
+        seen_cursors: set[str] = set()
         pages = 0
         while True:
             page_params = dict(params)
             if cursor:
                 page_params["cursor"] = cursor
             result = self._request(method, page_params).get("result") or {}
-            rows.extend(result.get("list") or [])
+            page = result.get("list") or []
+            if not isinstance(page, list):
+                raise MalformedAnswer(f"{method}: result.list is not a list")
+            rows.extend(page)
             pages += 1
             cursor = result.get("nextPageCursor") or None
+            if cursor is not None and type(cursor) is not str:
+                raise MalformedAnswer(f"{method}: nextPageCursor is not text")
+            if cursor in seen_cursors:
+                # A venue that hands back a cursor it gave before would page forever.
+                raise MalformedAnswer(f"{method}: nextPageCursor repeated")
+            if cursor:
+                seen_cursors.add(cursor)
             if not cursor or (max_pages is not None and pages >= max_pages):
                 return rows
 

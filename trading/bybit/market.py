@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,7 +15,10 @@ from trading.bybit.parsing import (
     venue_time_ms,
 )
 from trading.bybit.types import CATEGORY, Kline, PublicTrade, Ticker
+from trading.errors import MalformedAnswer
 from trading.instruments import Instrument, InstrumentCache, parse_instrument
+
+logger = logging.getLogger(__name__)
 
 INSTRUMENTS_PAGE_LIMIT = 1000  # the endpoint's maximum: fewest pages for 500+ linear symbols
 
@@ -28,9 +32,19 @@ class MarketCalls(BybitHttp):
         return datetime.fromtimestamp(venue_time_ms(self._request("get_server_time", {})) / 1000, tz=UTC)
 
     def fetch_instruments(self) -> list[Instrument]:
-        """Every linear instrument, all pages. Use ``self.instruments`` (the cache) for lookups."""
+        """Every linear instrument, all pages. Use ``self.instruments`` (the cache) for lookups.
+
+        A row the parser refuses (no positive step, tick or minimum) is left out and logged: that
+        one symbol is then unknown, which the engine skips, instead of no symbol at all."""
         rows = self._paged("get_instruments_info", {"category": CATEGORY, "limit": INSTRUMENTS_PAGE_LIMIT})
-        return [parse_instrument(row) for row in rows]
+        instruments = []
+        for row in rows:
+            try:
+                instruments.append(parse_instrument(row))
+            except MalformedAnswer as error:
+                symbol = row.get("symbol") if isinstance(row, dict) else None
+                logger.warning("instrument_malformed symbol=%s error=%s", str(symbol)[:40], error)
+        return instruments
 
     def instrument(self, symbol: str) -> Instrument:
         return self.instruments.get(symbol)

@@ -25,7 +25,9 @@ from trading.bybit.types import (
 from trading.errors import (
     ClockSkewError,
     DuplicateOrderLinkId,
+    ExchangeUnreachable,
     GatewayError,
+    MalformedAnswer,
     OrderOutcomeUnknown,
     OrderRefused,
     OrderTooSmall,
@@ -171,7 +173,11 @@ class OrderCalls(BybitHttp):
         while True:
             try:
                 result = self._call_once("place_order", params).get("result") or {}
-                return OrderAck(result.get("orderId", ""), result.get("orderLinkId") or order_link_id, symbol)
+                placed_id = result.get("orderId")
+                if type(placed_id) is not str or not placed_id:
+                    # Accepted without saying what: as good as no answer, so look it up below.
+                    raise ExchangeUnreachable(None, "order answer without an orderId")
+                return OrderAck(placed_id, order_link_id, symbol)
             except ClockSkewError:
                 # Refused at the door (bad timestamp): nothing was placed, safe to resend once.
                 if clock_resynced:
@@ -331,7 +337,9 @@ class OrderCalls(BybitHttp):
                 return []
             raise
         rows = result.get("list") or []
-        return [OrderRef(row.get("orderId") or "", row.get("orderLinkId") or "") for row in rows]
+        if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
+            raise MalformedAnswer("cancel-all: result.list is not a list of orders")
+        return [OrderRef(str(row.get("orderId") or ""), str(row.get("orderLinkId") or "")) for row in rows]
 
     def open_orders(self, *, symbol: str | None = None) -> list[Order]:
         """Open orders (all pages) on USDT perps or one symbol."""
@@ -371,8 +379,7 @@ class OrderCalls(BybitHttp):
         else:
             params["settleCoin"] = SETTLE_COIN
         for method in ("get_open_orders", "get_order_history"):
-            result = self._request(method, params).get("result") or {}
-            for row in result.get("list") or []:
+            for row in self._rows(method, params):
                 if row.get("orderLinkId") == order_link_id:
                     return parse_order(row)
         return None
@@ -390,8 +397,14 @@ class OrderCalls(BybitHttp):
         else:
             params["settleCoin"] = SETTLE_COIN
         for method in ("get_order_history", "get_open_orders"):
-            result = self._request(method, params).get("result") or {}
-            for row in result.get("list") or []:
+            for row in self._rows(method, params):
                 if row.get("orderId") == order_id:
                     return parse_order(row)
         return None
+
+    def _rows(self, method: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+        """One page of ``result.list``, each row an object (``MalformedAnswer`` otherwise)."""
+        rows = (self._request(method, params).get("result") or {}).get("list") or []
+        if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
+            raise MalformedAnswer(f"{method}: result.list is not a list of orders")
+        return rows

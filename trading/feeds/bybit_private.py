@@ -92,6 +92,8 @@ class BybitPrivateFeed(BybitPublicFeed):
         self.stats.events += 1
         try:
             self.on_update(base_topic, rows)
+        except MalformedMessage:
+            raise  # a row the parsers refused: counted as a malformed frame, not a callback bug
         except Exception:
             self.stats.callback_errors += 1
             logger.exception("feed_callback_failed feed=%s", self.name)

@@ -31,7 +31,7 @@ and serialises exactly as Bybit expects.
 from __future__ import annotations
 
 import enum
-from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, Context, Decimal
 from typing import Protocol
 
 from trading.rules import Side
@@ -46,6 +46,12 @@ class Rounding(enum.Enum):
 
 UP = Rounding.UP
 DOWN = Rounding.DOWN
+
+# The arithmetic of rounding is exact. Python's default context keeps 28 digits: it would round
+# a quotient before it is floored, and it raises InvalidOperation when a result needs more digits
+# (1e16 USDT at a 1e-12 price on a 1e-12 step is 1e40 steps). Operands within the parsers' range
+# (<= 1e15, <= 20 decimals) need at most about 80; the traps stay Python's defaults.
+_EXACT = Context(prec=120)
 
 # Reason codes for refusing an order before it is sent. They are stable
 # strings because the decision journal stores and shows them.
@@ -83,10 +89,10 @@ def round_to_step(value: Decimal, step: Decimal, *, direction: Rounding) -> Deci
     """``value`` rounded to a multiple of ``step`` in ``direction``; keeps the step's exponent."""
     if step <= 0:
         raise ValueError(f"step must be positive, got {step}")
-    units = (value / step).to_integral_value(rounding=direction.value)
+    units = _EXACT.divide(value, step).to_integral_value(rounding=direction.value)
     # quantize: a division can leave an exponent like 5E+2, and 5E+2 * 0.01 prints "5";
     # the result must print with the step's decimals ("5.00"). Exact, since it is a multiple.
-    return (units * step).quantize(step)
+    return _EXACT.quantize(_EXACT.multiply(units, step), step)
 
 
 def round_qty(qty: Decimal, qty_step: Decimal) -> Decimal:
@@ -131,14 +137,14 @@ def round_limit_price(price: Decimal, tick_size: Decimal, *, order_side: Side) -
 
 
 def is_multiple_of(value: Decimal, step: Decimal) -> bool:
-    return value % step == 0
+    return _EXACT.remainder(value, step) == 0
 
 
 def qty_for_notional(*, notional: Decimal, price: Decimal, qty_step: Decimal) -> Decimal:
     """The largest step multiple whose value at ``price`` is at most ``notional`` (USDT)."""
     if price <= 0:
         raise ValueError(f"price must be positive, got {price}")
-    return round_qty(notional / price, qty_step)
+    return round_qty(_EXACT.divide(notional, price), qty_step)
 
 
 def smallest_valid_qty(*, price: Decimal, limits: LotSizeRules) -> Decimal:
@@ -148,7 +154,7 @@ def smallest_valid_qty(*, price: Decimal, limits: LotSizeRules) -> Decimal:
     """
     qty = limits.min_order_qty
     if limits.min_notional_value is not None and price > 0:
-        qty = max(qty, limits.min_notional_value / price)
+        qty = max(qty, _EXACT.divide(limits.min_notional_value, price))
     return round_to_step(qty, limits.qty_step, direction=UP)
 
 
@@ -178,7 +184,7 @@ def check_order_size(
     if (
         price is not None
         and limits.min_notional_value is not None
-        and qty * price < limits.min_notional_value
+        and _EXACT.multiply(qty, price) < limits.min_notional_value
     ):
         return BELOW_MIN_NOTIONAL
     if is_market and limits.max_market_order_qty is not None and qty > limits.max_market_order_qty:
