@@ -10,8 +10,7 @@ import pytest
 from websockets.asyncio.server import ServerConnection, serve
 
 from tests.support import resources
-from tests.support.engine import EngineThread, events_subscribers, make_runner, wait_for_liquidation_stream
-from tests.support.waiting import wait_until
+from tests.support.engine import start_listening_engine
 
 Script = Callable[[ServerConnection, int], Awaitable[None]]
 
@@ -95,12 +94,7 @@ def btc_coin(db):
 @pytest.fixture
 def engine_thread(sim, btc_coin, redis_db):
     """The engine running against the simulator, listening on every stream and for events."""
-    before = events_subscribers(redis_db)
-    thread = EngineThread(make_runner(sim)).start()
-    wait_for_liquidation_stream(sim, thread)
-    # `ready` is not subscribed either: a config or switch event published before the
-    # engine listens reaches it only at its next periodic reload (2 s).
-    wait_until(lambda: events_subscribers(redis_db) > before, what="the engine to listen for events")
+    thread = start_listening_engine(sim, redis_db)
     yield thread
     if thread.thread.is_alive():
         thread.stop()

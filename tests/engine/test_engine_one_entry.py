@@ -10,14 +10,7 @@ import time
 
 import pytest
 
-from tests.support.engine import (
-    EngineThread,
-    entry_orders,
-    events_subscribers,
-    make_runner,
-    move_price,
-    wait_for_liquidation_stream,
-)
+from tests.support.engine import entry_orders, move_price, start_listening_engine
 from tests.support.sim import make_sim_gateway
 from tests.support.waiting import wait_until
 from trading.models import Decision
@@ -25,19 +18,11 @@ from trading.models import Decision
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 
-def _start_engine(sim, redis_db, **runner_options) -> EngineThread:
-    before = events_subscribers(redis_db)
-    thread = EngineThread(make_runner(sim, **runner_options)).start()
-    wait_for_liquidation_stream(sim, thread)
-    wait_until(lambda: events_subscribers(redis_db) > before, what="the engine to listen for events")
-    return thread
-
-
 @pytest.fixture
 def quiet_engine(sim, btc_coin, redis_db):
     """The engine with no periodic reconcile of its own: the test runs the one it needs."""
     assert btc_coin.entry_cooldown_seconds == 0
-    thread = _start_engine(sim, redis_db, reconcile_interval_s=3600)
+    thread = start_listening_engine(sim, redis_db, reconcile_interval_s=3600)
     yield thread
     if thread.thread.is_alive():
         thread.stop()
@@ -111,7 +96,7 @@ def test_an_entry_whose_row_a_crash_lost_is_rebuilt_at_the_next_start_and_its_co
 ):
     btc_coin.entry_cooldown_seconds = 300
     btc_coin.save()
-    first = _start_engine(sim, redis_db, journal_interval_s=3600)  # no flush before the "crash"
+    first = start_listening_engine(sim, redis_db, journal_interval_s=3600)  # no flush before the "crash"
     move_price(sim, first.engine, "BTCUSDT", "95000.00")
     sim.liquidation("BTCUSDT", "SELL", "95000", "0.5")
     [order] = wait_until(lambda: entry_orders(sim), what="the entry order")
@@ -122,7 +107,7 @@ def test_an_entry_whose_row_a_crash_lost_is_rebuilt_at_the_next_start_and_its_co
     assert not Decision.objects.filter(order_link_id=link_id).exists()  # the row is lost
     _close_by_hand(sim, "BTCUSDT")  # flat again: only the journal can hold the cooldown now
 
-    second = _start_engine(sim, redis_db)
+    second = start_listening_engine(sim, redis_db)
     try:
         [row] = Decision.objects.filter(order_link_id=link_id)
         assert (row.strategy, row.symbol, row.action, row.outcome, row.reason_code) == (
@@ -145,6 +130,6 @@ def test_an_entry_whose_row_a_crash_lost_is_rebuilt_at_the_next_start_and_its_co
     finally:
         second.stop()
     # A third start finds the row and writes none again.
-    third = _start_engine(sim, redis_db)
+    third = start_listening_engine(sim, redis_db)
     third.stop()
     assert Decision.objects.filter(order_link_id=link_id).count() == 1

@@ -7,26 +7,11 @@ from __future__ import annotations
 import pytest
 
 from core.alerts import recent_alerts
-from tests.support.engine import (
-    EngineThread,
-    entry_orders,
-    events_subscribers,
-    make_runner,
-    move_price,
-    wait_for_liquidation_stream,
-)
+from tests.support.engine import entry_orders, move_price, start_listening_engine
 from tests.support.waiting import wait_until
 from trading.models import Decision
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
-
-
-def _start_engine(sim, redis_db, **gateway_options) -> EngineThread:
-    before = events_subscribers(redis_db)
-    thread = EngineThread(make_runner(sim, gateway_options=gateway_options)).start()
-    wait_for_liquidation_stream(sim, thread)
-    wait_until(lambda: events_subscribers(redis_db) > before, what="the engine to listen for events")
-    return thread
 
 
 def _private_subscriptions(sim) -> dict[str, int]:
@@ -42,7 +27,7 @@ def _dcp_alerts() -> list[dict]:
 
 def test_on_an_account_with_dcp_the_window_is_set_and_dcp_future_subscribed(sim, btc_coin, redis_db):
     sim.configure(dcp_enabled=True)
-    thread = _start_engine(sim, redis_db, dcp_window_s=15)
+    thread = start_listening_engine(sim, redis_db, gateway_options={"dcp_window_s": 15})
     try:
         assert sim.state()["dcp"]["window"] == 15
         wait_until(lambda: sim.state()["dcp"]["subscribers"] == 1, what="the dcp.future subscription")
@@ -55,7 +40,7 @@ def test_on_an_account_with_dcp_the_window_is_set_and_dcp_future_subscribed(sim,
 
 def test_on_an_account_without_dcp_the_engine_starts_trades_and_says_so_once(sim, btc_coin, redis_db):
     assert sim.state()["settings"]["dcpEnabled"] is False  # a retail account
-    thread = _start_engine(sim, redis_db, dcp_window_s=15)
+    thread = start_listening_engine(sim, redis_db, gateway_options={"dcp_window_s": 15})
     try:
         subscriptions = _private_subscriptions(sim)
         assert "dcp.future" not in subscriptions and sim.state()["dcp"]["subscribers"] == 0
@@ -73,7 +58,7 @@ def test_on_an_account_without_dcp_the_engine_starts_trades_and_says_so_once(sim
     assert "DCP window" in alert["text"] and "10005" in alert["text"]
 
     # A restart journals the refusal again (the record of each start) but does not alert again.
-    thread = _start_engine(sim, redis_db, dcp_window_s=15)
+    thread = start_listening_engine(sim, redis_db, gateway_options={"dcp_window_s": 15})
     thread.stop()
     assert Decision.objects.filter(reason_code="dcp_refused").count() == 2
     assert len(_dcp_alerts()) == 1

@@ -105,3 +105,17 @@ def entry_orders(sim, symbol="BTCUSDT"):
     return [
         o for o in sim.state()["orders"] if o["symbol"] == symbol and o["orderLinkId"].startswith("wl-entry")
     ]
+
+
+def start_listening_engine(
+    sim, redis_db, *, gateway_options: dict | None = None, **runner_options
+) -> EngineThread:
+    """An engine on the simulator, started and listening: `ready` means reconciled, not
+    subscribed, so this waits until the venue holds its liquidation stream and Redis its event
+    subscription (a config or switch event published before that reaches it only at its next
+    periodic reload)."""
+    before = events_subscribers(redis_db)
+    thread = EngineThread(make_runner(sim, gateway_options=gateway_options, **runner_options)).start()
+    wait_for_liquidation_stream(sim, thread)
+    wait_until(lambda: events_subscribers(redis_db) > before, what="the engine to listen for events")
+    return thread
