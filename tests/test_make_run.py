@@ -41,7 +41,9 @@ def test_the_launcher_brings_every_process_up_and_ctrl_c_stops_them(tmp_path, re
     env = {
         key: value
         for key, value in os.environ.items()
-        if not key.startswith(("BYBIT_", "TELEGRAM_", "EXCHANGE_", "DJANGO_", "SECRET_KEY", "CONTROL_"))
+        if not key.startswith(
+            ("BYBIT_", "TELEGRAM_", "EXCHANGE_", "DJANGO_", "SECRET_KEY", "CONTROL_", "DATABASE_URL")
+        )
     }
     env.update(
         {
