@@ -73,6 +73,8 @@ def test_latency_and_another_runs_figures_on_the_page(tmp_path, settings, redis_
             "Not current: figures of a demo run; this system runs in sim mode"
         )
         assert page.inner_text("#engine-run").startswith("demo run a1b2c3d4e5f6 since ")
+        # innerText has the cells' tabs only once the table is laid out (hidden, it is the bare text).
+        page.wait_for_selector("#engine-latency-body tr >> nth=2", state="visible")
         latency = page.locator("#engine-latency-body tr").all_inner_texts()
         assert latency[2].split("\t") == ["ack", "12.345 ms", "12.345 ms", "1"]
 

@@ -301,7 +301,7 @@ def test_a_longer_vwap_window_is_reseeded_from_rest(
         window = engine.market.get("BTCUSDT")._windows.get(240)
         return window is not None and len(list(window.candles())) >= 239
 
-    wait_until(window_candles, timeout_s=3, what="240 minutes of candles")
+    wait_until(window_candles, timeout_s=10, what="240 minutes of candles")
 
 
 def test_a_risk_settings_edit_takes_effect_within_2_seconds(
