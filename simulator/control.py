@@ -133,6 +133,11 @@ async def control_state(request: web.Request) -> web.Response:
     return web.Response(text=dumps(sim.state()), content_type="application/json")
 
 
+async def control_record(request: web.Request) -> web.Response:
+    sim = request.app[SIM_KEY]
+    return web.Response(text=dumps(sim.record()), content_type="application/json")
+
+
 async def control_replay(request: web.Request) -> web.Response:
     sim = request.app[SIM_KEY]
     body = await _json_body(request) if request.can_read_body else {}

@@ -114,6 +114,9 @@ class SimulatorHandle:
     def state(self) -> dict:
         return self._call("GET", "/sim/state")
 
+    def record(self) -> dict:
+        return self._call("GET", "/sim/record")
+
     def start_replay(self, speed=None) -> dict:
         return self._call("POST", "/sim/replay", {} if speed is None else {"speed": speed})
 
