@@ -54,6 +54,7 @@ def _arguments(argv):
         "--seed", type=int, default=int(os.environ["CHAOS_SEED"]) if os.environ.get("CHAOS_SEED") else None
     )
     parser.add_argument("--data", default=os.environ.get("SIM_DATA", "sample_data"))
+    parser.add_argument("--report", type=Path, help="also write the invariants' outcome here as JSON")
     return parser.parse_args(argv)
 
 
@@ -313,6 +314,10 @@ def _check_and_report(
     text = table(header=f"chaos seed={seed} seconds={args.seconds:g}", sections=sections, checks=checks)
     print("\n" + text, flush=True)
     (run_dir / "report.txt").write_text(text + "\n")
+    outcome = [{"name": c.name, "checked": c.checked, "violations": c.violations} for c in checks]
+    (run_dir / "report.json").write_text(json.dumps(outcome, indent=1))
+    if args.report:
+        args.report.write_text(json.dumps(outcome, indent=1))
     (run_dir / "calls.json").write_text(
         json.dumps([vars(call) for call in panel.calls], indent=1, default=str)
     )

@@ -99,9 +99,11 @@ class Driver:
             with self._lock:
                 for name in self.processes.running:
                     if name not in self._restarts_due and not self.processes.alive(name):
+                        # Started again after a pause that doubles while it keeps dying (at most 10 s).
                         self.unexpected_exits[name] += 1
-                        self.say(f"          {name} exited on its own; started again")
-                        self.processes.start(name)
+                        pause = min(10.0, 0.5 * 2 ** min(self.unexpected_exits[name], 5))
+                        self._restarts_due[name] = time.monotonic() + pause
+                        self.say(f"          {name} exited on its own; starting it again in {pause:g} s")
 
     # -- steps --------------------------------------------------------------------------
 
@@ -140,7 +142,9 @@ class Driver:
             self.injected_liquidations += 1
             time.sleep(0.25)
             if kill_engine_mid and index == 1:
-                self.processes.restart("engine")
+                with self._lock:
+                    self._restarts_due.pop("engine", None)
+                    self.processes.restart("engine")
                 time.sleep(1.0)  # the venue drops the killed engine's connections
                 self.wait_engine_ready()
         self.cascades.append(Cascade(symbol, started, now_ms()))
@@ -179,7 +183,7 @@ class Driver:
         price = Decimal(self.sim.price(symbol))
         step = Decimal(self.filters[symbol]["lotSizeFilter"]["qtyStep"])
         qty = (equity * Decimal(str(notional_fraction)) / price / step).to_integral_value(ROUND_DOWN) * step
-        for _attempt in range(8):
+        for _attempt in range(20):  # the faults meant for the engine hit these orders too
             self.hand_orders += 1
             link = f"chaos-hand-{self.hand_orders}"
             try:

@@ -39,6 +39,10 @@ class ProcessSet:
         return self.log_dir / f"{name}.log"
 
     def start(self, name: str) -> None:
+        """Start `name`; never two of one: a copy still running is killed first."""
+        if self.alive(name):
+            self.kill(name)
+            self.kills[name] -= 1  # not one of the script's kills
         self.starts[name] += 1
         with self.log_path(name).open("a") as log:
             log.write(f"\n=== chaos: start {self.starts[name]} of {name} at {time.time():.3f}\n")
