@@ -25,11 +25,12 @@ import time
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
+from types import SimpleNamespace
 
 from chaos import invariants as inv
 from chaos.clients import Panel, SimControl, http_json
 from chaos.processes import ROOT, ProcessSet
-from chaos.script import REPLAY_END, plan
+from chaos.script import REPLAY_END, daily_stop_step, plan
 
 PROCESSES = ("sim", "web", "engine", "worker", "beat", "telegram")
 # How long a switch may take to reach the engine before an entry counts against it: the
@@ -38,6 +39,7 @@ SWITCH_GRACE_MS = 1000
 # After a cascade's last liquidation, the engine may still be answering it.
 CASCADE_GRACE_MS = 3000
 SETTLE_S = 25.0  # after the last fault: TP/SL upkeep (10 s) and the snapshot (2 s) catch up
+SETTLE_FLATTEN_S = 5.0
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/6"
 
 
@@ -145,7 +147,7 @@ def main(argv=None) -> int:
     processes = ProcessSet(env=env, log_dir=log_dir, names=PROCESSES)
     processes.commands["sim"] += " --no-autostart"  # the replay starts once the engine listens
     try:
-        return _run(args, seed, keys, processes, run_dir, log_dir, bot, sim_port, web_port, speed)
+        return _run(args, seed, keys, processes, run_dir, log_dir, bot, sim_port, web_port, speed)  # noqa
     finally:
         processes.stop_all()
         bot.stop()
@@ -193,9 +195,45 @@ def _run(args, seed, keys, processes, run_dir, log_dir, bot, sim_port, web_port,
     )
     driver.run(steps, time.monotonic())
     _settle(processes, panel)
-    return _check_and_report(
-        args, seed, keys, processes, run_dir, log_dir, bot, sim, panel, gateway, driver, speed
+    final = _final_comparison(sim, panel, gateway)
+    print("  compared; now the daily-stop crossing", flush=True)
+    driver.run([daily_stop_step(hand_symbol)], time.monotonic())
+    _wait_daily_stop()
+    run = SimpleNamespace(
+        args=args, seed=seed, keys=keys, processes=processes, run_dir=run_dir, log_dir=log_dir, bot=bot,
+        sim=sim, panel=panel, driver=driver, speed=speed, final=final,
+    )  # fmt: skip
+    return _check_and_report(run)
+
+
+def _final_comparison(sim: SimControl, panel: Panel, gateway) -> SimpleNamespace:
+    """After the last restart and the quiet spell: the venue's positions and open orders,
+    and the panel's, read one after the other (the daily-stop crossing comes after)."""
+    from chaos import collect
+
+    exchange = collect.exchange_positions(sim.state())
+    exchange_orders = collect.exchange_order_keys(gateway)
+    positions = panel.call("positions", "GET", "/api/positions")
+    orders = panel.call("orders", "GET", "/api/orders")
+    return SimpleNamespace(
+        exchange=exchange,
+        exchange_orders=exchange_orders,
+        panel=collect.panel_positions(positions.body),
+        panel_orders=collect.panel_order_keys(orders.body),
     )
+
+
+def _wait_daily_stop(timeout_s: float = 60) -> None:
+    """Until the risk manager has journaled the stop (it passes every 5 s)."""
+    from trading.models import Decision
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if Decision.objects.filter(action="daily_stop").exists():
+            time.sleep(SETTLE_FLATTEN_S)  # its flatten's closes reach the venue's record
+            return
+        time.sleep(1)
+    print("  warning: no daily_stop row in the journal after the crossing", flush=True)
 
 
 def _settle(processes: ProcessSet, panel: Panel) -> None:
@@ -212,20 +250,24 @@ def _settle(processes: ProcessSet, panel: Panel) -> None:
     print("  warning: /api/health still not 200 after settling", flush=True)
 
 
-def _check_and_report(
-    args, seed, keys, processes, run_dir, log_dir, bot, sim, panel, gateway, driver, speed
-) -> int:
+def _check_and_report(run: SimpleNamespace) -> int:
     from chaos import collect
     from chaos.report import table
     from risk.models import RiskSettings
     from trading.models import Coin, Decision
 
-    record, state = sim.record(), sim.state()
+    args, seed, keys, processes = run.args, run.seed, run.keys, run.processes
+    run_dir, log_dir, bot, sim, panel, driver = (
+        run.run_dir,
+        run.log_dir,
+        run.bot,
+        run.sim,
+        run.panel,
+        run.driver,
+    )
+    record, state, final = sim.record(), sim.state(), run.final
     orders, fills = collect.sent_orders(record), collect.fills(record)
     journal = collect.journal_rows()
-    exchange = collect.exchange_positions(state)
-    panel_positions = panel.call("positions", "GET", "/api/positions")
-    panel_orders = panel.call("orders", "GET", "/api/orders")
     windows = collect.switch_windows(panel.calls)
     windows += inv.im_block_windows(driver.im_samples, RiskSettings.load().im_reduce_pct)
     coin_symbols = set(Coin.objects.values_list("symbol", flat=True))
@@ -241,11 +283,9 @@ def _check_and_report(
         inv.order_filters_respected(orders, collect.instrument_filters(driver.filters.values())),
         inv.one_open_entry_per_symbol(orders, fills, driver.cascades, grace_ms=CASCADE_GRACE_MS),
         inv.journal_has_every_entry(orders, journal),
-        inv.panel_matches_exchange(exchange, collect.panel_positions(panel_positions.body)),
-        inv.panel_orders_match_exchange(
-            collect.exchange_order_keys(gateway), collect.panel_order_keys(panel_orders.body)
-        ),
-        inv.open_wl_positions_have_tpsl(exchange, coin_symbols),
+        inv.panel_matches_exchange(final.exchange, final.panel),
+        inv.panel_orders_match_exchange(final.exchange_orders, final.panel_orders),
+        inv.open_wl_positions_have_tpsl(final.exchange, coin_symbols),
         inv.daily_stop_flattened_once(journal, fills, crossed=driver.crossed_daily_stop),
         inv.panic_ended_flat(panel.calls, fills),
         inv.reset_refused_while_not_flat(panel.calls, fills),
@@ -259,7 +299,7 @@ def _check_and_report(
             "run",
             [
                 ("database", os.environ["DATABASE_URL"].split(":")[0]),
-                ("replay speed", f"{speed}x"),
+                ("replay speed", f"{run.speed}x"),
                 ("run dir", str(run_dir.relative_to(ROOT))),
             ],
         ),

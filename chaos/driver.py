@@ -60,6 +60,7 @@ class Driver:
     # -- the run ------------------------------------------------------------------------
 
     def run(self, steps: list[Step], started: float) -> None:
+        self._stop.clear()
         sampler = threading.Thread(target=self._sample_forever, name="chaos-sampler", daemon=True)
         sampler.start()
         try:
@@ -127,7 +128,7 @@ class Driver:
             self._restarts_due[process] = time.monotonic() + down_s
 
     def do_cascade(
-        self, *, symbol: str, side: str, count: int, kill_engine_mid: bool, expect_entry: bool
+        self, *, symbol: str, side: str, count: int, kill_engine_mid: bool, expect_entry: bool, hold: bool
     ) -> None:
         tick = Decimal(self.filters[symbol]["priceFilter"]["tickSize"])
         vwap = (self.sim.vwap(symbol) / tick).to_integral_value(ROUND_DOWN) * tick
@@ -148,8 +149,9 @@ class Driver:
                 time.sleep(1.0)  # the venue drops the killed engine's connections
                 self.wait_engine_ready()
         self.cascades.append(Cascade(symbol, started, now_ms()))
-        time.sleep(2.0)
-        self.sim.set_price(symbol, vwap)  # back to the VWAP: an entry's take-profit closes it
+        if not hold:
+            time.sleep(2.0)
+            self.sim.set_price(symbol, vwap)  # back to the VWAP: an entry's take-profit closes it
 
     def do_panic(self) -> None:
         for _attempt in range(5):

@@ -4,12 +4,13 @@ carries it out). The same seed and length give the same plan, so a failing run r
 The run has three parts (fractions of CHAOS_SECONDS):
 - 0 - 0.5: the sample replays at high speed (the engine trades what it sees);
 - 0.5 - 0.85: the market is still and the script moves it: liquidation cascades on the
-  demo coins (one with the engine killed in the middle), the panic and its resets, a
-  /kill and a resume, and last the daily-stop crossing (after it nothing may enter
-  until tomorrow, so it comes last);
+  demo coins (one with the engine killed in the middle; the last two leave their
+  positions open, for the final comparison), the panic and its resets, a /kill and a resume;
 - 0.05 - 0.85: exchange faults, websocket drops and SIGKILLs of engine, worker, beat and
   web at random moments, each process restarted after a short pause;
-- 0.85 - 1: quiet (no faults, every process up) before the final comparison.
+- 0.85 - 1: quiet (no faults, every process up) before the final comparison. The
+  daily-stop crossing comes after that comparison (`chaos.__main__`): after it nothing
+  may enter until tomorrow, and it flattens every position.
 """
 
 from __future__ import annotations
@@ -96,7 +97,7 @@ def plan(*, seed: int, seconds: float, coins: tuple[str, ...], hand_symbol: str)
     def at(fraction: float) -> float:
         return still + fraction * span
 
-    def cascade(fraction: float, *, kill_engine_mid: bool = False, expect_entry: bool = True) -> Step:
+    def cascade(fraction: float, *, kill_engine_mid=False, expect_entry=True, hold=False) -> Step:
         return Step(
             at(fraction),
             "cascade",
@@ -106,6 +107,7 @@ def plan(*, seed: int, seconds: float, coins: tuple[str, ...], hand_symbol: str)
                 "count": rng.randint(4, 8),
                 "kill_engine_mid": kill_engine_mid,
                 "expect_entry": expect_entry,
+                "hold": hold,  # the price stays past the VWAP: an entry stays open
             },
         )
 
@@ -125,11 +127,14 @@ def plan(*, seed: int, seconds: float, coins: tuple[str, ...], hand_symbol: str)
         Step(at(0.52), "resume"),
         cascade(0.56),
         cascade(0.60),
-        cascade(0.66, kill_engine_mid=True),
-        cascade(0.70),
-        Step(
-            at(0.76), "daily_stop_crossing", {"symbol": hand_symbol, "notional_fraction": 1.0, "drop": "0.08"}
-        ),
+        cascade(0.66, kill_engine_mid=True, hold=True),
+        cascade(0.74, hold=True),
     ]
     steps.append(Step(chaos_to, "quiet"))
     return sorted(steps, key=lambda step: step.at_s)
+
+
+def daily_stop_step(hand_symbol: str) -> Step:
+    """After the final comparison: a position by hand worth the equity, its price moved
+    down 8 %: the day's loss passes the demo's 5 % stop."""
+    return Step(0.0, "daily_stop_crossing", {"symbol": hand_symbol, "notional_fraction": 1.0, "drop": "0.08"})

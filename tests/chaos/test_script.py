@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from chaos.script import CHAOS_END, FAULT_KINDS, KILLABLE, WS_ENDPOINTS, plan
+from chaos.script import CHAOS_END, FAULT_KINDS, KILLABLE, WS_ENDPOINTS, daily_stop_step, plan
 
 COINS = ("BTCUSDT", "ETHUSDT", "SOLUSDT")
 
@@ -28,22 +28,26 @@ def test_every_fault_kind_drop_and_kill_is_in_a_short_run():
     assert {step.params["endpoint"] for step in steps if step.action == "drop_ws"} == set(WS_ENDPOINTS)
     assert {step.params["process"] for step in steps if step.action == "kill"} == set(KILLABLE)
     actions = [step.action for step in steps]
-    for action in ("panic", "reset", "halt", "resume", "hand_position", "daily_stop_crossing", "cascade"):
+    for action in ("panic", "reset", "halt", "resume", "hand_position", "cascade"):
         assert action in actions
     assert any(step.params.get("kill_engine_mid") for step in steps if step.action == "cascade")
 
 
-def test_nothing_breaks_after_the_quiet_mark_and_the_daily_stop_comes_last_of_the_market_steps():
+def test_nothing_breaks_after_the_quiet_mark_and_the_last_cascades_leave_positions_open():
     steps = make(11, seconds=300)
     quiet = next(step.at_s for step in steps if step.action == "quiet")
     assert quiet == CHAOS_END * 300 and steps[-1].action == "quiet"
-    market = [
-        step.action for step in steps if step.action in ("cascade", "panic", "reset", "daily_stop_crossing")
-    ]
-    assert market[-1] == "daily_stop_crossing"
+    cascades = [step for step in steps if step.action == "cascade"]
+    assert [step.params["hold"] for step in cascades][-2:] == [True, True]
+    assert not any(step.params["hold"] for step in cascades[:-2])
     # the panic's first reset is tried while the position by hand stands, the second after the next panic
     order = [step.action for step in steps if step.action in ("panic", "hand_position", "reset")]
     assert order == ["panic", "hand_position", "reset", "panic", "reset"]
+
+
+def test_the_daily_stop_crossing_is_not_in_the_plan_but_after_the_comparison():
+    assert "daily_stop_crossing" not in {step.action for step in make(3)}
+    assert daily_stop_step("LINKUSDT").params["symbol"] == "LINKUSDT"
 
 
 def test_a_longer_run_breaks_more():
