@@ -73,12 +73,15 @@ def exchange_positions(state: dict) -> list[PositionRow]:
     ]
 
 
+SIDES = {"long": "Buy", "short": "Sell"}  # the panel's words for Bybit's position sides
+
+
 def panel_positions(body: dict) -> list[PositionRow]:
     rows = body.get("list", []) if isinstance(body, dict) else body
     return [
         PositionRow(
             row["symbol"],
-            row["side"],
+            SIDES.get(row["side"], row["side"]),
             Decimal(row["size"]),
             row.get("take_profit") or "",
             row.get("stop_loss") or "",

@@ -97,12 +97,19 @@ def plan(*, seed: int, seconds: float, coins: tuple[str, ...], hand_symbol: str)
     def at(fraction: float) -> float:
         return still + fraction * span
 
+    # Each cascade on the next coin of a shuffled round: a coin refused by a fault waits out
+    # its cooldown (60 s in the demo) while the others trade.
+    pool = list(coins)
+    rng.shuffle(pool)
+    used = []
+
     def cascade(fraction: float, *, kill_engine_mid=False, expect_entry=True, hold=False) -> Step:
+        used.append(pool[len(used) % len(pool)])
         return Step(
             at(fraction),
             "cascade",
             {
-                "symbol": rng.choice(coins),
+                "symbol": used[-1],
                 "side": rng.choice(("SELL", "BUY")),  # Binance's order side: SELL liquidates a long
                 "count": rng.randint(4, 8),
                 "kill_engine_mid": kill_engine_mid,
