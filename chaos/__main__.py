@@ -188,7 +188,13 @@ def _run(args, seed, keys, processes, run_dir, log_dir, bot, sim_port, web_port,
     tradable = tuple(sorted(coin.symbol for coin in enabled if _can_enter(coin, filters, sim)))
     steps = plan(seed=seed, seconds=args.seconds, coins=tradable, hand_symbol=hand_symbol)
     driver = Driver(
-        processes=processes, sim=sim, panel=panel, gateway=gateway, filters=filters, lick_values=coins
+        processes=processes,
+        sim=sim,
+        panel=panel,
+        gateway=gateway,
+        filters=filters,
+        lick_values=coins,
+        tradable=tradable,
     )
     sim.call("POST", "/sim/replay", {"speed": float(speed)})
     print(
@@ -343,6 +349,7 @@ def _check_and_report(run: SimpleNamespace) -> int:
             [
                 ("injected, by kind", driver.faults),
                 ("websocket drops", driver.drops),
+                ("cleared unused before the crash", driver.faults_cleared),
                 ("left unused at the end", len(state["faults"])),
             ],
         ),

@@ -20,6 +20,8 @@ ENGINE_READY_TIMEOUT_S = 90
 # entry's take-profit (1 %) closes it when the price goes back to the VWAP.
 CASCADE_MOVE = Decimal("0.015")
 WS_PATHS = {"public": "/v5/public/linear", "private": "/v5/private"}
+COOLDOWN_S = 65.0  # the demo coins' entry cooldown (60 s) and a margin
+IN_FLIGHT_LATENCY_MS = 3000
 
 
 def now_ms() -> int:
@@ -36,8 +38,11 @@ class Driver:
         gateway,
         filters: dict,
         lick_values: dict[str, Decimal],
+        tradable: tuple[str, ...] = (),
         say=print,
     ) -> None:
+        self.tradable = set(tradable or lick_values)
+        self.last_cascade: dict[str, float] = {}
         self.processes = processes
         self.sim = sim
         self.panel = panel
@@ -53,6 +58,7 @@ class Driver:
         self.unexpected_exits: Counter[str] = Counter()
         self.crossed_daily_stop = False
         self.hand_orders = 0
+        self.faults_cleared = 0
         self._restarts_due: dict[str, float] = {}
         self._stop = threading.Event()
         self._lock = threading.Lock()
@@ -127,9 +133,36 @@ class Driver:
             self.processes.kill(process)
             self._restarts_due[process] = time.monotonic() + down_s
 
+    def _free_coin(self, preferred: str) -> str:
+        """`preferred` if it is flat and out of its cooldown, else a coin that is, else the
+        coin cascaded longest ago."""
+        held = {row["symbol"] for row in self.sim.state()["positions"]}
+        now = time.monotonic()
+
+        def rested(symbol: str) -> bool:
+            return now - self.last_cascade.get(symbol, -1e9) > COOLDOWN_S
+
+        candidates = [preferred] + sorted(self.lick_values, key=lambda s: self.last_cascade.get(s, -1e9))
+        candidates = [s for s in candidates if s in self.tradable]
+        for symbol in candidates:
+            if symbol not in held and rested(symbol):
+                return symbol
+        return candidates[1] if len(candidates) > 1 else preferred
+
     def do_cascade(
-        self, *, symbol: str, side: str, count: int, kill_engine_mid: bool, expect_entry: bool, hold: bool
+        self,
+        *,
+        symbol: str,
+        side: str,
+        count: int,
+        kill_engine_mid: bool,
+        crash_in_flight: bool,
+        expect_entry: bool,
+        hold: bool,
     ) -> None:
+        symbol = self._free_coin(symbol)
+        self.last_cascade[symbol] = time.monotonic()
+        self.say(f"          on {symbol}")
         tick = Decimal(self.filters[symbol]["priceFilter"]["tickSize"])
         vwap = (self.sim.vwap(symbol) / tick).to_integral_value(ROUND_DOWN) * tick
         move = -CASCADE_MOVE if side == "SELL" else CASCADE_MOVE
@@ -139,9 +172,25 @@ class Driver:
         qty = (self.lick_values[symbol] * 3 / price).quantize(Decimal("0.001"))
         started = now_ms()
         for index in range(count):
+            if crash_in_flight and index == 0:
+                # The venue must take this entry: faults earlier steps left queued go first.
+                self.faults_cleared += self.sim.call("POST", "/sim/faults/clear", {})["cleared"]
+                # Every answer of the venue comes 3 s late: the engine's entry is on its way
+                # when it is killed, and the venue places it after the engine is gone.
+                self.sim.call("POST", "/sim/settings", {"latencyMs": IN_FLIGHT_LATENCY_MS})
             self.sim.liquidation(symbol, side, price, qty)
             self.injected_liquidations += 1
             time.sleep(0.25)
+            if crash_in_flight and index == 0:
+                time.sleep(1.0)
+                with self._lock:
+                    self._restarts_due.pop("engine", None)
+                    self.processes.kill("engine")
+                self.sim.call("POST", "/sim/settings", {"latencyMs": 0})
+                with self._lock:
+                    self.processes.start("engine")
+                time.sleep(1.0)
+                self.wait_engine_ready()
             if kill_engine_mid and index == 1:
                 with self._lock:
                     self._restarts_due.pop("engine", None)

@@ -97,13 +97,15 @@ def plan(*, seed: int, seconds: float, coins: tuple[str, ...], hand_symbol: str)
     def at(fraction: float) -> float:
         return still + fraction * span
 
-    # Each cascade on the next coin of a shuffled round: a coin refused by a fault waits out
-    # its cooldown (60 s in the demo) while the others trade.
+    # The coin named is a preference: the driver takes a coin that is flat and out of its
+    # cooldown (60 s in the demo) when it has one, so the scenarios below can enter.
     pool = list(coins)
     rng.shuffle(pool)
-    used = []
+    used: list[str] = []
 
-    def cascade(fraction: float, *, kill_engine_mid=False, expect_entry=True, hold=False) -> Step:
+    def cascade(
+        fraction: float, *, kill_engine_mid=False, crash_in_flight=False, expect_entry=True, hold=False
+    ):
         used.append(pool[len(used) % len(pool)])
         return Step(
             at(fraction),
@@ -112,7 +114,8 @@ def plan(*, seed: int, seconds: float, coins: tuple[str, ...], hand_symbol: str)
                 "symbol": used[-1],
                 "side": rng.choice(("SELL", "BUY")),  # Binance's order side: SELL liquidates a long
                 "count": rng.randint(4, 8),
-                "kill_engine_mid": kill_engine_mid,
+                "kill_engine_mid": kill_engine_mid,  # after the entry was answered
+                "crash_in_flight": crash_in_flight,  # while the entry's answer is on its way
                 "expect_entry": expect_entry,
                 "hold": hold,  # the price stays past the VWAP: an entry stays open
             },
@@ -120,21 +123,19 @@ def plan(*, seed: int, seconds: float, coins: tuple[str, ...], hand_symbol: str)
 
     steps += [
         Step(at(0.0), "replay_done"),
-        cascade(0.01),
-        cascade(0.04),
-        cascade(0.08, kill_engine_mid=True),
-        cascade(0.12),
-        Step(at(0.16), "panic"),
-        Step(at(0.22), "hand_position", {"symbol": hand_symbol, "notional_fraction": 0.02}),
-        Step(at(0.26), "reset"),  # refused: the position by hand is open
-        Step(at(0.30), "panic"),  # flattens it
-        Step(at(0.36), "reset"),  # accepted: flat
-        Step(at(0.42), "halt"),
-        cascade(0.46, expect_entry=False),
-        Step(at(0.52), "resume"),
+        cascade(0.01, crash_in_flight=True),
+        Step(at(0.06), "halt"),
+        cascade(0.08, expect_entry=False),
+        Step(at(0.14), "resume"),
+        cascade(0.16),
+        cascade(0.22, kill_engine_mid=True),
+        Step(at(0.30), "panic"),
+        Step(at(0.36), "hand_position", {"symbol": hand_symbol, "notional_fraction": 0.02}),
+        Step(at(0.40), "reset"),  # refused: the position by hand is open
+        Step(at(0.44), "panic"),  # flattens it
+        Step(at(0.50), "reset"),  # accepted: flat
         cascade(0.56),
-        cascade(0.60),
-        cascade(0.66, kill_engine_mid=True, hold=True),
+        cascade(0.64, kill_engine_mid=True, hold=True),
         cascade(0.74, hold=True),
     ]
     steps.append(Step(chaos_to, "quiet"))

@@ -35,6 +35,7 @@ def create_app(sim: Simulator) -> web.Application:
     app.router.add_post("/sim/price", control.control_price)
     app.router.add_post("/sim/liquidation", control.control_liquidation)
     app.router.add_post("/sim/fault", control.control_fault)
+    app.router.add_post("/sim/faults/clear", control.control_faults_clear)
     app.router.add_post("/sim/reset", control.control_reset)
     app.router.add_post("/sim/settings", control.control_settings)
     app.router.add_get("/sim/state", control.control_state)

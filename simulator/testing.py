@@ -114,6 +114,9 @@ class SimulatorHandle:
     def state(self) -> dict:
         return self._call("GET", "/sim/state")
 
+    def faults_clear(self) -> dict:
+        return self._call("POST", "/sim/faults/clear", {})
+
     def record(self) -> dict:
         return self._call("GET", "/sim/record")
 

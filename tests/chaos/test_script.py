@@ -30,7 +30,11 @@ def test_every_fault_kind_drop_and_kill_is_in_a_short_run():
     actions = [step.action for step in steps]
     for action in ("panic", "reset", "halt", "resume", "hand_position", "cascade"):
         assert action in actions
-    assert any(step.params.get("kill_engine_mid") for step in steps if step.action == "cascade")
+    cascades = [step.params for step in steps if step.action == "cascade"]
+    assert any(params["kill_engine_mid"] for params in cascades)
+    assert cascades[0]["crash_in_flight"], "the engine dies with an entry in flight, on a fresh coin"
+    halted = [step.action for step in steps if step.action in ("halt", "cascade", "resume")][1:4]
+    assert halted == ["halt", "cascade", "resume"]
 
 
 def test_nothing_breaks_after_the_quiet_mark_and_the_last_cascades_leave_positions_open():
