@@ -21,7 +21,12 @@ ENGINE_READY_TIMEOUT_S = 90
 CASCADE_MOVE = Decimal("0.015")
 WS_PATHS = {"public": "/v5/public/linear", "private": "/v5/private"}
 COOLDOWN_S = 65.0  # the demo coins' entry cooldown (60 s) and a margin
-IN_FLIGHT_LATENCY_MS = 3000
+IN_FLIGHT_FAULT = {
+    "endpoint": "/v5/order/create",
+    "mode": "accept_then_timeout",
+    "count": 1,
+    "latencyMs": 12_000,
+}
 
 
 def now_ms() -> int:
@@ -173,11 +178,11 @@ class Driver:
         started = now_ms()
         for index in range(count):
             if crash_in_flight and index == 0:
-                # The venue must take this entry: faults earlier steps left queued go first.
+                # The venue takes the entry and holds its answer: faults earlier steps left
+                # queued go first, then the engine is killed while the answer is on its way.
                 self.faults_cleared += self.sim.call("POST", "/sim/faults/clear", {})["cleared"]
-                # Every answer of the venue comes 3 s late: the engine's entry is on its way
-                # when it is killed, and the venue places it after the engine is gone.
-                self.sim.call("POST", "/sim/settings", {"latencyMs": IN_FLIGHT_LATENCY_MS})
+                self.sim.fault(IN_FLIGHT_FAULT)
+                self.faults["accept_then_timeout"] += 1
             self.sim.liquidation(symbol, side, price, qty)
             self.injected_liquidations += 1
             time.sleep(0.25)
@@ -185,10 +190,7 @@ class Driver:
                 time.sleep(1.0)
                 with self._lock:
                     self._restarts_due.pop("engine", None)
-                    self.processes.kill("engine")
-                self.sim.call("POST", "/sim/settings", {"latencyMs": 0})
-                with self._lock:
-                    self.processes.start("engine")
+                    self.processes.restart("engine")
                 time.sleep(1.0)
                 self.wait_engine_ready()
             if kill_engine_mid and index == 1:
