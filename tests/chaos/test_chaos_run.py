@@ -41,9 +41,9 @@ INVARIANTS = [
 # Known holes (issue 16), each closed by another change; strict: a pass fails the test.
 KNOWN_HOLES: dict[str, str] = {
     "every accepted entry is in the journal": (
-        "issue 16 'journal rebuild': with seed 1 an accept-then-time-out holds an entry's answer and "
-        "the engine is SIGKILLed before it arrives; the restarted engine does not rebuild the lost row "
-        "from the exchange's order history (seen in every seed-1 run)"
+        "issue 16 'journal rebuild': the script kills the engine while the venue holds the answer "
+        "of an entry it took (the first cascade after the replay); the restarted engine does not "
+        "rebuild the lost row from the exchange's order history"
     ),
 }
 
