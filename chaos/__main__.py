@@ -367,6 +367,7 @@ def _check_and_report(run: SimpleNamespace) -> int:
                 ("reset answers", statuses("reset")),
                 ("halt / resume answers", f"{statuses('halt')} / {statuses('resume')}"),
                 ("daily stop crossed", "yes" if driver.crossed_daily_stop else "no"),
+                ("no-entry windows, by kind", Counter(window.kind for window in windows)),
             ],
         ),
     ]
