@@ -224,6 +224,9 @@ class Driver:
 
     def do_halt(self) -> None:
         self.panel.call("halt", "POST", "/api/trading/halt", {"reason": "chaos run"})
+        # What comes next (a cascade) starts past the invariant's grace for the switch to
+        # reach the engine, so an entry it lets through counts.
+        time.sleep(2.0)
 
     def do_resume(self) -> None:
         self.panel.call("resume", "POST", "/api/trading/resume")
