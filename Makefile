@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: run test bench sample lint clean
+.PHONY: run test bench chaos sample lint clean
 
 # Ubuntu 22.04 (and so many WSL installs) ships Python 3.10: say how to get 3.11 and use it.
 define PYTHON_TOO_OLD
@@ -37,6 +37,11 @@ test: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(PY) -m bench
+
+# The whole system under a seeded fault script, then its invariants (README "Chaos run").
+# CHAOS_SECONDS (default 300), CHAOS_SEED (default random, printed), DATABASE_URL (optional).
+chaos: $(VENV)/.installed
+	$(PY) -m chaos
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .

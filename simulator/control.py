@@ -142,6 +142,15 @@ async def control_fault(request: web.Request) -> web.Response:
     return web.json_response({"queued": vars(fault)})
 
 
+async def control_faults_clear(request: web.Request) -> web.Response:
+    """Drop every queued fault (the rest of the state stays): a script that needs the next
+    order to go through clears what earlier steps left pending."""
+    sim = request.app[SIM_KEY]
+    cleared = len(sim.faults.pending())
+    sim.faults.clear()
+    return web.json_response({"cleared": cleared})
+
+
 async def control_reset(request: web.Request) -> web.Response:
     sim = request.app[SIM_KEY]
     body = await _json_body(request) if request.can_read_body else {}
@@ -182,6 +191,11 @@ async def control_settings(request: web.Request) -> web.Response:
 async def control_state(request: web.Request) -> web.Response:
     sim = request.app[SIM_KEY]
     return web.Response(text=dumps(sim.state()), content_type="application/json")
+
+
+async def control_record(request: web.Request) -> web.Response:
+    sim = request.app[SIM_KEY]
+    return web.Response(text=dumps(sim.record()), content_type="application/json")
 
 
 async def control_replay(request: web.Request) -> web.Response:

@@ -429,6 +429,26 @@ def state_order(order: Order) -> dict:
     }
 
 
+def record_execution(execution: Execution) -> dict:
+    """A fill as `/sim/record` lists it: which order (and so which orderLinkId) moved the
+    position, by how much and when (wall ms), TP/SL and trailing-stop closes included."""
+    order = execution.order
+    return {
+        "execId": execution.exec_id,
+        "orderId": order.order_id,
+        "orderLinkId": order.order_link_id,
+        "symbol": execution.symbol,
+        "side": execution.side,
+        "qty": plain(execution.qty),
+        "price": plain(execution.price),
+        "closedSize": plain(execution.closed_size),
+        "reduceOnly": order.reduce_only,
+        "stopOrderType": order.stop_order_type,
+        "positionIdx": order.position_idx,
+        "timeMs": execution.time_ms,
+    }
+
+
 def market_prices(market: Market) -> dict:
     return {symbol: fixed(book.last, book.instrument.tick_size) for symbol, book in market.symbols.items()}
 

@@ -37,9 +37,11 @@ def create_app(sim: Simulator) -> web.Application:
     app.router.add_post("/sim/fault", control.control_fault)
     app.router.add_post("/sim/transfer", control.control_transfer)
     app.router.add_post("/sim/collateral", control.control_collateral)
+    app.router.add_post("/sim/faults/clear", control.control_faults_clear)
     app.router.add_post("/sim/reset", control.control_reset)
     app.router.add_post("/sim/settings", control.control_settings)
     app.router.add_get("/sim/state", control.control_state)
+    app.router.add_get("/sim/record", control.control_record)
     app.router.add_post("/sim/replay", control.control_replay)
 
     async def on_startup(app):

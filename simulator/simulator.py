@@ -566,6 +566,16 @@ class Simulator:
             "subscriptions": self.hub.topic_counts(),
         }
 
+    def record(self) -> dict:
+        """What the venue received and did, for after-the-fact checks (`GET /sim/record`):
+        every order request in arrival order (refused ones with `rejectCode`) and every fill."""
+        account = self.exchange.account
+        return {
+            "time": wall_ms(),
+            "orders": [payloads.state_order(order) for order in account.received],
+            "executions": [payloads.record_execution(execution) for execution in account.executions],
+        }
+
     def _connection_counts(self) -> dict:
         counts: dict[str, int] = {}
         for connection in self.hub.connections:

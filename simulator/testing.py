@@ -129,6 +129,12 @@ class SimulatorHandle:
     def state(self) -> dict:
         return self._call("GET", "/sim/state")
 
+    def faults_clear(self) -> dict:
+        return self._call("POST", "/sim/faults/clear", {})
+
+    def record(self) -> dict:
+        return self._call("GET", "/sim/record")
+
     def start_replay(self, speed=None) -> dict:
         return self._call("POST", "/sim/replay", {} if speed is None else {"speed": speed})
 

@@ -46,6 +46,7 @@ SKIP_RULES = [
     (r"\bsimulator\.record\b", "records live exchange streams from the internet"),
     (r"\bmake bench\b|\bbench\.replay_report\b", "a benchmark: minutes of CPU at maximum replay speed"),
     (r"\bmake (test|lint)\b", "the developer's test suite and linters (CI runs them)"),
+    (r"\bmake chaos\b", "minutes of the whole system under faults (tests/chaos runs a short one)"),
     (r"\bmake run\b", "starts make run, which this test already runs beside the blocks"),
     (r"\b(nano|vim?|code|open|notepad)\s+\S*\.env\b|>\s*\.env\b|\bcp\s+\S+\s+\.env\b", "edits .env by hand"),
     (r"^\s*cd\s", "changes into a clone of the repository (this test runs inside one)"),

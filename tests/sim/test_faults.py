@@ -118,3 +118,11 @@ def test_a_dropped_connection_gives_no_answer_with_or_without_the_order(sim, ses
 def test_a_symbol_fault_must_be_an_order_refusal(sim):
     with pytest.raises(SimulatorControlError):
         sim.fault("*", mode="latency", latencyMs=10, symbol="ETHUSDT")
+
+
+def test_clearing_the_faults_drops_every_queued_one_and_the_next_order_goes_through(sim, session):
+    sim.fault("/v5/order/create", retCode=110007, count=3)
+    sim.fault("*", httpStatus=502, count=2)
+    assert sim.faults_clear() == {"cleared": 2}
+    assert sim.state()["faults"] == []
+    assert buy(session, "after-clear")["retCode"] == 0

@@ -435,3 +435,17 @@ def test_qty_zero_with_reduce_only_and_close_on_trigger_closes_the_whole_positio
     market(session, "Buy", "0.030")
     market(session, "Sell", "0", reduceOnly=True, closeOnTrigger=True)
     assert position(session)["size"] == "0.000"
+
+
+def test_the_record_lists_every_order_request_and_every_fill_with_the_take_profit_close(sim, session):
+    market(session, "Buy", "0.020", orderLinkId="rec-1")
+    session.set_trading_stop(
+        category="linear", symbol="BTCUSDT", tpslMode="Full", positionIdx=0, takeProfit="98000.00"
+    )
+    sim.set_price("BTCUSDT", "98000.00")
+    record = sim.record()
+    assert [order["orderLinkId"] for order in record["orders"]] == ["rec-1"]
+    fills = [(e["side"], e["qty"], e["reduceOnly"], e["stopOrderType"]) for e in record["executions"]]
+    assert fills == [("Buy", "0.02", False, ""), ("Sell", "0.02", True, "TakeProfit")]
+    assert record["executions"][1]["closedSize"] == "0.02"
+    assert record["executions"][0]["timeMs"] <= record["executions"][1]["timeMs"] <= record["time"]
