@@ -4,8 +4,7 @@ process set under the fault script, then one test per invariant, each named by i
 It runs `python -m chaos` as its own process on a throwaway SQLite file (DATABASE_URL is
 not passed on: the run needs an empty database of its own) and TEST_REDIS_URL's database,
 which it flushes first as the suite does. A violation prints its lines; the run's logs
-stay in var/chaos/. An invariant with a known hole that another change closes is marked
-xfail(strict): it turns the test red once the fix lands, to have the mark removed.
+stay in var/chaos/.
 """
 
 from __future__ import annotations
@@ -38,14 +37,6 @@ INVARIANTS = [
     "reset refused while not flat",
     "no key/secret/token in logs, responses, database",
 ]
-# Known holes (issue 16), each closed by another change; strict: a pass fails the test.
-KNOWN_HOLES: dict[str, str] = {
-    "every accepted entry is in the journal": (
-        "issue 16 'journal rebuild': the script kills the engine while the venue holds the answer "
-        "of an entry it took (the first cascade after the replay); the restarted engine does not "
-        "rebuild the lost row from the exchange's order history"
-    ),
-}
 
 
 @pytest.fixture(scope="module")
@@ -81,15 +72,7 @@ def test_the_run_checks_every_invariant(chaos_outcome):
     assert sorted(chaos_outcome) == sorted(INVARIANTS)
 
 
-@pytest.mark.parametrize(
-    "name",
-    [
-        pytest.param(name, marks=pytest.mark.xfail(strict=True, reason=KNOWN_HOLES[name]))
-        if name in KNOWN_HOLES
-        else name
-        for name in INVARIANTS
-    ],
-)
+@pytest.mark.parametrize("name", INVARIANTS)
 def test_the_chaos_run_keeps_the_invariant(chaos_outcome, name):
     check = chaos_outcome[name]
     assert check["violations"] == [], "\n".join(check["violations"][:10])
