@@ -7,7 +7,7 @@ they reach Bybit. Entry points: `run(options)` (blocking), `python -m simulator`
 
 
 def run(options) -> None:
-    """Serve until interrupted; `options` is a `simulator.simulator.SimOptions`."""
+    """Serve until interrupted; `options` is a `simulator.options.SimOptions`."""
     from .server import run as run_server
 
     run_server(options)

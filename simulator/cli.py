@@ -4,8 +4,8 @@ import argparse
 from decimal import Decimal
 from pathlib import Path
 
+from .options import SimOptions, parse_speed
 from .ratelimit import order_limit_for_tier
-from .simulator import SimOptions, parse_speed
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

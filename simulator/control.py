@@ -9,7 +9,8 @@ from aiohttp import web
 
 from .faults import parse_fault
 from .numbers import NumberError, parse_decimal
-from .simulator import SIM_KEY, parse_speed
+from .options import parse_speed
+from .simulator import SIM_KEY
 from .streams import dumps
 
 

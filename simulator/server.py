@@ -11,10 +11,11 @@ import signal
 from aiohttp import web
 
 from . import control, ws
+from .options import SimOptions
 from .rest import private_handler, public_handler
 from .rest_market import PUBLIC_ROUTES
 from .rest_trade import PRIVATE_ROUTES
-from .simulator import SIM_KEY, SimOptions, Simulator
+from .simulator import SIM_KEY, Simulator
 
 logger = logging.getLogger("simulator")
 

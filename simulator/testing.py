@@ -19,8 +19,8 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 
+from .options import SimOptions
 from .server import serve
-from .simulator import SimOptions
 
 START_TIMEOUT_S = 30
 
