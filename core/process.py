@@ -38,3 +38,28 @@ def orm_call(function, *args, **kwargs):
         return function(*args, **kwargs)
     finally:
         close_old_connections()
+
+
+async def every(
+    interval_s: float, stop: asyncio.Event, action: Callable[[], Awaitable[object]], *, name: str
+) -> None:
+    """Run ``action()`` every ``interval_s`` until ``stop`` is set (not at once: the caller has
+    just done the same work on its way up). A failure is one warning line, ``<name>_failed``
+    with the error's type and venue code, and the next round comes as usual; an error without
+    a venue code (not the exchange's answer: a bug, the database) carries its traceback."""
+    while not stop.is_set():
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=interval_s)
+            return
+        except TimeoutError:
+            pass
+        try:
+            await action()
+        except Exception as error:
+            logger.warning(
+                "%s_failed error=%s code=%s",
+                name,
+                type(error).__name__,
+                getattr(error, "code", None),
+                exc_info=not hasattr(error, "code"),
+            )

@@ -21,7 +21,7 @@ from typing import Any
 
 from risk.rules import equity_estimate, im_pct_estimate
 from trading.bybit import Position, Wallet
-from trading.bybit.parsing import decimal_or_none, parse_wallet
+from trading.bybit.parsing import decimal_or_none, parse_position, parse_wallet
 from trading.rules import Side
 
 
@@ -49,13 +49,11 @@ class AccountMarks:
     def reset(self, *, wallet: Wallet, positions: list[Position]) -> None:
         """Start again from a REST read (at start, and after a stream reconnects)."""
         self._take_wallet(wallet)
-        self.positions = {
-            (p.symbol, p.position_idx): (p.size if p.side is Side.BUY else -p.size, p.avg_price)
-            for p in positions
-        }
-        for p in positions:
-            if p.mark_price:
-                self.marks[p.symbol] = p.mark_price
+        self.positions = {}
+        for position in positions:
+            self._take_position(position, entry=position.avg_price)
+            if position.mark_price:
+                self.marks[position.symbol] = position.mark_price
 
     def _take_wallet(self, wallet: Wallet) -> None:
         self.base = wallet.total_equity - (wallet.total_perp_upl or 0)
@@ -68,21 +66,27 @@ class AccountMarks:
         self.margin_base = margin_balance - (wallet.total_perp_upl or 0)
 
     def apply_positions(self, rows: list[dict[str, Any]]) -> None:
+        """Rows of the private ``position`` stream, through the gateway's own parser (a bad row
+        is its ``MalformedAnswer``); a flat row, or one without an entry price, ends the leg."""
         for row in rows:
             symbol = row.get("symbol")
             if not isinstance(symbol, str) or not symbol:
                 continue
-            key = (symbol, int(row.get("positionIdx") or 0))
-            size = decimal_or_none(row.get("size")) or Decimal(0)
-            side = row.get("side")
-            entry = decimal_or_none(row.get("entryPrice")) or decimal_or_none(row.get("avgPrice"))
-            if size == 0 or side not in ("Buy", "Sell") or entry is None:
-                self.positions.pop(key, None)
+            position = parse_position(row)
+            if position is None:
+                self.positions.pop((symbol, int(row.get("positionIdx") or 0)), None)
                 continue
-            self.positions[key] = (size if side == "Buy" else -size, entry)
-            mark = decimal_or_none(row.get("markPrice"))
-            if mark and symbol not in self.marks:
-                self.marks[symbol] = mark
+            entry = decimal_or_none(row.get("entryPrice"), "entryPrice") or position.avg_price
+            self._take_position(position, entry=entry)
+            if position.mark_price and symbol not in self.marks:
+                self.marks[symbol] = position.mark_price
+
+    def _take_position(self, position: Position, *, entry: Decimal | None) -> None:
+        key = (position.symbol, position.position_idx)
+        if not entry:
+            self.positions.pop(key, None)
+            return
+        self.positions[key] = (position.size if position.side is Side.BUY else -position.size, entry)
 
     def apply_mark(self, symbol: str, mark: Decimal) -> None:
         self.marks[symbol] = mark

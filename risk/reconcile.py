@@ -94,11 +94,16 @@ def account_reconcile_step(*, gateway: BybitGateway, now: datetime) -> Reconcile
 
 
 def _first_sight(position: Position) -> bool:
-    created_ms = 0 if position.created_at is None else int(position.created_at.timestamp() * 1000)
-    name = f"{position.symbol}:{position.position_idx}:{position.side.value}:{created_ms}"
+    name = f"{position.symbol}:{position.position_idx}:{position.side.value}:{_created_ms(position)}"
     return bool(
         redis_client().set(keys.RISK_UNKNOWN_POSITION_SEEN.format(position=name), "1", nx=True, ex=SEEN_TTL_S)
     )
+
+
+def _created_ms(position: Position) -> int:
+    """Bybit's createdTime of the position in ms (0 when it sent none): with the symbol, side
+    and positionIdx, what tells this position from a later one on the same symbol."""
+    return 0 if position.created_at is None else int(position.created_at.timestamp() * 1000)
 
 
 def _position_details(position: Position, action: UnknownAction) -> dict:
@@ -138,11 +143,10 @@ def _unknown_note(*, position: Position, action: UnknownAction, label: str, now:
 def _unknown_flatten(
     *, gateway: BybitGateway, position: Position, label: str, now: datetime, result: ReconcileResult
 ) -> None:
-    created_ms = 0 if position.created_at is None else int(position.created_at.timestamp() * 1000)
     report = positions_flatten(
         gateway=gateway,
         strategy=STRATEGY,
-        run_key=f"unknown-{position.symbol}-{created_ms}",
+        run_key=f"unknown-{position.symbol}-{_created_ms(position)}",
         symbols=[position.symbol],
         max_rounds=2,
     )

@@ -38,6 +38,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 
+from core.process import every
 from core.process import orm_call as _orm
 from risk import rules
 from risk.account_marks import AccountMarks
@@ -276,21 +277,6 @@ class RiskWatch:
 
     # -- running ----------------------------------------------------------------------
 
-    async def _every(self, interval_s: float, stop: asyncio.Event, action) -> None:
-        while not stop.is_set():
-            try:
-                await asyncio.wait_for(stop.wait(), timeout=interval_s)
-            except TimeoutError:
-                pass
-            if stop.is_set():
-                return
-            try:
-                await action()
-            except GatewayError as error:
-                logger.warning("risk_watch_refresh_failed error=%s code=%s", type(error).__name__, error.code)
-            except Exception:
-                logger.exception("risk_watch_refresh_failed")
-
     async def _refresh(self) -> None:
         await self._refresh_day()
         self._look("refresh")
@@ -313,7 +299,10 @@ class RiskWatch:
         tasks = [
             asyncio.create_task(private.run(), name="riskwatch-private"),
             asyncio.create_task(self._mark_feed.run(), name="riskwatch-marks"),
-            asyncio.create_task(self._every(self.refresh_s, stop, self._refresh), name="riskwatch-refresh"),
+            asyncio.create_task(
+                every(self.refresh_s, stop, self._refresh, name="risk_watch_refresh"),
+                name="riskwatch-refresh",
+            ),
         ]
         logger.info(
             "risk_watch_ready account=%s positions=%d equity=%s",

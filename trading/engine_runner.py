@@ -27,6 +27,7 @@ from typing import Any
 from django.conf import settings
 
 from core import keys
+from core.process import every
 from core.process import orm_call as _db
 from trading import feeds
 from trading.alerting import auth_error_text
@@ -369,23 +370,6 @@ class EngineRunner:
             finally:
                 await client.aclose()
 
-    async def _every(self, interval_s: float, stop: asyncio.Event, action, name: str) -> None:
-        while not stop.is_set():
-            try:
-                await asyncio.wait_for(stop.wait(), timeout=interval_s)
-                return
-            except TimeoutError:
-                pass
-            try:
-                await action()
-            except Exception as error:
-                logger.warning(
-                    "engine_%s_failed error=%s code=%s",
-                    name,
-                    type(error).__name__,
-                    getattr(error, "code", None),
-                )
-
     async def _refresh_instruments(self) -> None:
         """Daily: Bybit revises qty filters twice a month and lists symbols any day."""
         from trading.services import instruments_store
@@ -510,11 +494,17 @@ class EngineRunner:
         tasks = [asyncio.create_task(feed.run(), name=f"feed-{feed.name}") for feed in self._feeds]
         tasks += [
             asyncio.create_task(self._subscribe_events(stop), name="events"),
-            asyncio.create_task(self._every(self.reconcile_interval_s, stop, self._reconcile, "reconcile")),
-            asyncio.create_task(self._every(self.config_interval_s, stop, self._config_changed, "config")),
-            asyncio.create_task(self._every(self.journal_interval_s, stop, self.flush_journal, "journal")),
-            asyncio.create_task(self._every(3600, stop, self._refresh_instruments, "instruments")),
-            asyncio.create_task(self._every(5.0, stop, self._publish_feed_clocks, "feed_clocks")),
+            asyncio.create_task(
+                every(self.reconcile_interval_s, stop, self._reconcile, name="engine_reconcile")
+            ),
+            asyncio.create_task(
+                every(self.config_interval_s, stop, self._config_changed, name="engine_config")
+            ),
+            asyncio.create_task(
+                every(self.journal_interval_s, stop, self.flush_journal, name="engine_journal")
+            ),
+            asyncio.create_task(every(3600, stop, self._refresh_instruments, name="engine_instruments")),
+            asyncio.create_task(every(5.0, stop, self._publish_feed_clocks, name="engine_feed_clocks")),
         ]
         self.phase = "running"
         self.ready.set()
