@@ -62,6 +62,7 @@ from trading.models import Decision
 logger = logging.getLogger(__name__)
 
 SYNC_OVERLAP = timedelta(minutes=10)
+VENUE_TIME_STEP = timedelta(milliseconds=1)  # the resolution of Bybit's times
 BACKFILL = timedelta(days=90)  # as far back as /api/pnl looks
 WINDOW = timedelta(days=7)  # Bybit's longest closed-pnl query
 PAGE_LIMIT = 100  # Bybit's largest page
@@ -127,14 +128,18 @@ def _unchanged(stored: ClosedPnl, row: VenueClosedPnl) -> bool:
 
 def journal_owner(*, symbol: str, side: str, closed_at: datetime) -> str | None:
     """WL or PM: whose taken entry on ``symbol`` and ``side`` is the latest at or before
-    ``closed_at``; None when the journal has none."""
+    ``closed_at``; None when the journal has none.
+
+    Bybit's times are whole milliseconds and the journal's microseconds: an entry journaled
+    in the close's own millisecond (a close filled within a millisecond of the entry's row)
+    is before it, not after."""
     entry = (
         Decision.objects.filter(
             strategy__in=list(_JOURNAL_OWNERS),
             outcome=Decision.Outcome.TAKEN,
             symbol=symbol,
             action__in=ENTRY_ACTIONS[side],
-            created_at__lte=closed_at,
+            created_at__lt=closed_at + VENUE_TIME_STEP,
         )
         .order_by("-created_at", "-id")
         .first()
